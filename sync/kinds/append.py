@@ -1,0 +1,155 @@
+"""``append``: immutable records (time logs, part usage, check-ins, photos, signatures).
+
+A record is never edited. A mistake is corrected by a ``void`` op that points at it; a void made
+in error is itself voided (which restores the record). A void counts only against an op older
+than itself, so no chain of voids can loop. If two appends claim the same record id — a bug in
+an author, never a technician's doing — the earlier one is the record and the later one is kept
+beside it as a conflict, not lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from ..errors import InvalidOp
+from ..ops import APPEND, VOID, Op, OpId
+from ..registry import FieldSpec, RegisterKey
+from .base import Conflict, MergeContext, require_action, require_no_refs, require_refs_sane, run_validator
+
+MAX_REASON_LENGTH = 500
+
+
+class Entry(NamedTuple):
+    hlc: int
+    node: str
+    counter: int
+    value: Any
+
+    @property
+    def id(self) -> OpId:
+        return OpId(self.node, self.counter)
+
+
+class VoidEntry(NamedTuple):
+    hlc: int
+    node: str
+    counter: int
+    target_node: str
+    target_counter: int
+    reason: str | None
+
+    @property
+    def id(self) -> OpId:
+        return OpId(self.node, self.counter)
+
+    @property
+    def target(self) -> OpId:
+        return OpId(self.target_node, self.target_counter)
+
+
+@dataclass(frozen=True)
+class RecordRegister:
+    entries: tuple[Entry, ...]  # in (HLC, node) order: the first is the record, the rest duplicates
+    voids: tuple[VoidEntry, ...]
+    voided: bool
+
+    @property
+    def record(self) -> Entry | None:
+        return self.entries[0] if self.entries else None
+
+
+def effective_voids(entries: Sequence[Entry], voids: Sequence[VoidEntry]) -> set[OpId]:
+    """The ids of voids that take effect: aimed at an older op held here, and not voided."""
+    order = {e.id: (e.hlc, e.node) for e in entries}
+    order.update({v.id: (v.hlc, v.node) for v in voids})
+    effective: set[OpId] = set()
+    # A void can only be cancelled by a younger void, so deciding from the youngest down means
+    # every void that could cancel this one has already been decided.
+    for void in sorted(voids, key=lambda v: (v.hlc, v.node), reverse=True):
+        target_order = order.get(void.target)
+        if target_order is None or target_order >= (void.hlc, void.node):
+            continue
+        cancelled = any(
+            other.id in effective and other.target == void.id for other in voids
+        )
+        if not cancelled:
+            effective.add(void.id)
+    return effective
+
+
+def is_voided(entries: Sequence[Entry], voids: Sequence[VoidEntry]) -> bool:
+    if not entries or not voids:
+        return False
+    effective = effective_voids(entries, voids)
+    record_id = entries[0].id
+    return any(v.id in effective and v.target == record_id for v in voids)
+
+
+class Append:
+    name = "append"
+    actions = frozenset({APPEND, VOID})
+
+    def validate(self, op: Op, spec: FieldSpec | None) -> None:
+        require_action(op, self.actions, self.name)
+        if op.action == APPEND:
+            require_no_refs(op)
+            if not isinstance(op.value, dict):
+                raise InvalidOp("value", "a record must be an object of named fields")
+            run_validator(spec.validator if spec else None, "value", op.value)
+        else:
+            require_refs_sane(op)
+            if len(op.refs) != 1:
+                raise InvalidOp("refs", "a void names exactly one op: the record or void it cancels")
+            if op.value is not None and (not isinstance(op.value, str) or len(op.value) > MAX_REASON_LENGTH):
+                raise InvalidOp("value", f"a void's reason is a string of at most {MAX_REASON_LENGTH} characters")
+
+    def merge(self, register: RecordRegister | None, ops: Sequence[Op], ctx: MergeContext) -> RecordRegister:
+        entries = list(register.entries) if register else []
+        voids = list(register.voids) if register else []
+        for op in ops:
+            if op.action == APPEND:
+                entries.append(Entry(op.hlc, op.node, op.counter, op.value))
+            else:
+                target = op.refs[0]
+                voids.append(VoidEntry(op.hlc, op.node, op.counter, target.node, target.counter, op.value))
+        entries.sort(key=lambda e: (e.hlc, e.node, e.counter))
+        voids.sort(key=lambda v: (v.hlc, v.node, v.counter))
+        return RecordRegister(tuple(entries), tuple(voids), is_voided(entries, voids))
+
+    def read(self, register: RecordRegister) -> Any:
+        record = register.record
+        if record is None:
+            return None
+        return {"value": record.value, "voided": register.voided, "by": str(record.id), "hlc": record.hlc}
+
+    def conflicts(self, key: RegisterKey, register: RecordRegister) -> list[Conflict]:
+        if len(register.entries) < 2:
+            return []
+        winner = register.entries[0].id
+        return [
+            Conflict(self.name, key.entity, key.eid, key.field, dup.id, winner, None,
+                     "record id already taken by an earlier record; this one is kept apart")
+            for dup in register.entries[1:]
+        ]
+
+    def encode(self, register: RecordRegister) -> tuple[Any, Any]:
+        record = register.record
+        value = record.value if record else None
+        meta: list[Any] = [int(register.voided), [list(e[:3]) for e in register.entries]]
+        if len(register.entries) > 1 or register.voids:
+            meta.append([e.value for e in register.entries[1:]])
+            meta.append([list(v) for v in register.voids])
+        return value, meta
+
+    def decode(self, value: Any, meta: Any) -> RecordRegister:
+        voided, heads = meta[0], meta[1]
+        others = meta[2] if len(meta) > 2 else []
+        values = [value, *others]
+        entries = tuple(Entry(h[0], h[1], h[2], v) for h, v in zip(heads, values, strict=True))
+        voids = tuple(VoidEntry(*v) for v in meta[3]) if len(meta) > 3 else ()
+        return RecordRegister(entries, voids, bool(voided))
+
+
+APPEND_KIND = Append()

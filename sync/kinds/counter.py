@@ -1,0 +1,78 @@
+"""``counter``: the sum of every delta ever written (stock quantities).
+
+Deltas are integers or decimal strings ("0.5" metres of cable), summed as ``Decimal`` so no
+arrival order can change the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ..errors import InvalidOp
+from ..ops import INCR, Op
+from ..registry import FieldSpec, RegisterKey
+from .base import Conflict, MergeContext, require_action, require_no_refs, run_validator
+
+# Twenty significant digits of quantity is more than any stock ledger needs and keeps every sum
+# exact inside Decimal's default 28-digit precision.
+MAX_DIGITS = 20
+
+
+def to_decimal(value: Any) -> Decimal:
+    """Parse a delta; raises ValueError with the reason."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("a delta must be an integer or a decimal string such as \"-1.5\"")
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal number") from None
+    if not number.is_finite():
+        raise ValueError("a delta must be a finite number")
+    if len(number.as_tuple().digits) > MAX_DIGITS:
+        raise ValueError(f"a delta may have at most {MAX_DIGITS} digits")
+    return number
+
+
+def to_json_number(number: Decimal) -> int | str:
+    """Integers stay integers; anything with a fraction travels as an exact string."""
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= 0:
+        return int(number)
+    return str(number)
+
+
+class Counter:
+    name = "counter"
+    actions = frozenset({INCR})
+
+    def validate(self, op: Op, spec: FieldSpec | None) -> None:
+        require_action(op, self.actions, self.name)
+        require_no_refs(op)
+        try:
+            to_decimal(op.value)
+        except ValueError as exc:
+            raise InvalidOp(op.field, str(exc)) from None
+        run_validator(spec.validator if spec else None, op.field, op.value)
+
+    def merge(self, register: Decimal | None, ops: Sequence[Op], ctx: MergeContext) -> Decimal:
+        total = register if register is not None else Decimal(0)
+        for op in ops:
+            total += to_decimal(op.value)
+        return total
+
+    def read(self, register: Decimal) -> int | str:
+        return to_json_number(register)
+
+    def conflicts(self, key: RegisterKey, register: Decimal) -> list[Conflict]:
+        return []
+
+    def encode(self, register: Decimal) -> tuple[Any, Any]:
+        return to_json_number(register), None
+
+    def decode(self, value: Any, meta: Any) -> Decimal:
+        return Decimal(value)
+
+
+COUNTER = Counter()

@@ -1,0 +1,138 @@
+"""``lww``: last-writer-wins register that keeps concurrent losers visible.
+
+Each write names, in ``refs``, the heads its author saw (winner first). The register keeps every
+write no other write has seen — its *heads*. One head: no conflict. Several: the greatest by
+(HLC, node) is the value, the others are open conflicts with their values kept. A later write
+that saw them all closes the conflict, and the register remembers who resolved it.
+
+``pending`` holds ids that some write says it saw but that have not reached this replica yet:
+when one arrives late it is already overwritten and never becomes a head. Heads and pending are
+functions of the set of writes held, which is what makes the register converge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from ..ops import SET, Op, OpId
+from ..registry import FieldSpec, RegisterKey
+from .base import (
+    Conflict,
+    MergeContext,
+    op_id_from_json,
+    op_id_json,
+    require_action,
+    require_refs_sane,
+    run_validator,
+)
+
+
+class LwwWrite(NamedTuple):
+    hlc: int
+    node: str
+    counter: int
+    value: Any
+
+    @property
+    def id(self) -> OpId:
+        return OpId(self.node, self.counter)
+
+
+@dataclass(frozen=True)
+class LwwRegister:
+    heads: tuple[LwwWrite, ...]  # winner first, then the overwritten concurrent writes
+    pending: frozenset[OpId] = frozenset()
+    resolved: tuple[tuple[OpId, OpId, OpId], ...] = ()  # (loser, winner, resolved by)
+
+    @property
+    def winner(self) -> LwwWrite:
+        return self.heads[0]
+
+
+class Lww:
+    name = "lww"
+    actions = frozenset({SET})
+
+    def validate(self, op: Op, spec: FieldSpec | None) -> None:
+        require_action(op, self.actions, self.name)
+        require_refs_sane(op)
+        run_validator(spec.validator if spec else None, op.field, op.value)
+
+    def merge(self, register: LwwRegister | None, ops: Sequence[Op], ctx: MergeContext) -> LwwRegister:
+        heads = {w.id: w for w in register.heads} if register else {}
+        pending = set(register.pending) if register else set()
+        resolved = set(register.resolved) if register else set()
+        batch_ids = {op.id for op in ops}
+        seen_by_batch: set[OpId] = set()
+        for op in ops:
+            seen_by_batch.update(op.refs)
+            if len(op.refs) > 1:
+                resolved.update((ref, op.refs[0], op.id) for ref in op.refs[1:])
+        for op in ops:
+            if op.id in pending:
+                pending.discard(op.id)
+            elif op.id not in seen_by_batch:
+                heads[op.id] = LwwWrite(op.hlc, op.node, op.counter, op.value)
+        for ref in seen_by_batch:
+            if ref in heads:
+                del heads[ref]
+            elif ref not in batch_ids and not ctx.arrived(ref):
+                pending.add(ref)
+        ordered = tuple(sorted(heads.values(), key=lambda w: (w.hlc, w.node), reverse=True))
+        return LwwRegister(ordered, frozenset(pending), tuple(sorted(resolved)))
+
+    def read(self, register: LwwRegister) -> Any:
+        return register.heads[0].value if register.heads else None
+
+    def conflicts(self, key: RegisterKey, register: LwwRegister) -> list[Conflict]:
+        found = []
+        if register.heads:
+            winner = register.heads[0].id
+            for loser in register.heads[1:]:
+                found.append(
+                    Conflict(self.name, key.entity, key.eid, key.field, loser.id, winner, None,
+                             "concurrent write overwritten; both values kept")
+                )
+        for loser_id, winner_id, by in register.resolved:
+            found.append(
+                Conflict(self.name, key.entity, key.eid, key.field, loser_id, winner_id, by,
+                         "resolved by a later write that saw both values")
+            )
+        return found
+
+    def encode(self, register: LwwRegister) -> tuple[Any, Any]:
+        if not register.heads:
+            # Every write held is overwritten by writes still in transit: nothing to show yet.
+            value = None
+            meta: list[Any] = [0, "", 0]
+        else:
+            winner = register.heads[0]
+            value = winner.value
+            meta = [winner.hlc, winner.node, winner.counter]
+        if len(register.heads) > 1 or register.pending or register.resolved:
+            meta.append([[w.hlc, w.node, w.counter, w.value] for w in register.heads[1:]])
+            meta.append(sorted(op_id_json(p) for p in register.pending))
+            meta.append([[op_id_json(a), op_id_json(b), op_id_json(c)] for a, b, c in register.resolved])
+        return value, meta
+
+    def decode(self, value: Any, meta: Any) -> LwwRegister:
+        hlc, node, counter = meta[0], meta[1], meta[2]
+        heads = [LwwWrite(hlc, node, counter, value)] if node else []
+        pending: frozenset[OpId] = frozenset()
+        resolved: tuple[tuple[OpId, OpId, OpId], ...] = ()
+        if len(meta) > 3:
+            heads.extend(LwwWrite(*w) for w in meta[3])
+            pending = frozenset(op_id_from_json(p) for p in meta[4])
+            resolved = tuple(
+                (op_id_from_json(a), op_id_from_json(b), op_id_from_json(c)) for a, b, c in meta[5]
+            )
+        return LwwRegister(tuple(heads), pending, resolved)
+
+    def refs_for_write(self, register: LwwRegister | None) -> tuple[OpId, ...]:
+        """What a new local write must name: every head it overwrites, winner first."""
+        return tuple(w.id for w in register.heads) if register else ()
+
+
+LWW = Lww()

@@ -1,0 +1,184 @@
+"""The replica algorithm, written once over a storage protocol.
+
+``ingest`` and ``author`` decide everything — dedup, validation, the clock bound, which register
+each op lands in, the merge, the clock update — and call the storage only to read and persist.
+The in-memory replica and the SQLite store both implement :class:`ReplicaStorage`, so they cannot
+disagree on a rule; the store adds transactions around the calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+from . import hlc as hlc_
+from .errors import ClockSkewError, InvalidOp
+from .kinds import KINDS, Conflict, MergeContext
+from .ops import REMOVE, SET, Op, OpId, dumps
+from .registry import ENTITY_FIELD, FieldSpec, RegisterKey, Registry
+
+
+class Rejection(NamedTuple):
+    """Why an op was quarantined; ``field`` names what was wrong with it."""
+
+    field: str
+    reason: str
+
+
+@dataclass
+class IngestResult:
+    accepted: list[OpId] = field(default_factory=list)
+    duplicates: int = 0
+    rejected: list[tuple[OpId, Rejection]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": len(self.accepted),
+            "duplicates": self.duplicates,
+            "rejected": [
+                {"id": [op_id.node, op_id.counter], "field": r.field, "reason": r.reason} for op_id, r in self.rejected
+            ],
+        }
+
+
+class ReplicaStorage(Protocol):
+    """What the algorithm needs from a place that keeps a replica. Implementations persist
+    exactly what they are given; they decide nothing."""
+
+    node: str
+    registry: Registry
+    max_ahead_ms: int
+
+    def held(self, ids: Sequence[OpId]) -> dict[OpId, Rejection | None]:
+        """For each id already held: None if accepted, its Rejection if quarantined."""
+
+    def arrived(self, op_id: OpId) -> bool:
+        """Whether an op with this id has been accepted here."""
+
+    def load(self, keys: Sequence[RegisterKey]) -> dict[RegisterKey, Any]:
+        """The current registers for these keys (absent keys are left out)."""
+
+    def save(self, accepted: Sequence[Op], registers: Mapping[RegisterKey, Any],
+             quarantined: Sequence[tuple[Op, Rejection]], clock: int) -> None:
+        """Persist one ingested batch, all or nothing."""
+
+    def clock(self) -> int:
+        """The last HLC this replica issued or observed."""
+
+    def next_counter(self) -> int:
+        """The counter of the next op this node authors."""
+
+
+def check(op: Op, registry: Registry, now_ms: int, max_ahead_ms: int) -> tuple[RegisterKey, FieldSpec]:
+    """Route and validate one op; raises InvalidOp or ClockSkewError."""
+    key, spec = registry.route(op)
+    KINDS[key.kind].validate(op, spec)
+    hlc_.check_ahead(op.hlc, now_ms, max_ahead_ms)
+    return key, spec
+
+
+def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int) -> IngestResult:
+    """Fold a batch of ops into the replica. Idempotent: ops already held change nothing, and an
+    op already quarantined is reported again with its reason."""
+    result = IngestResult()
+    fresh: dict[OpId, Op] = {}
+    for op in ops:
+        if op.id not in fresh:
+            fresh[op.id] = op
+        else:
+            result.duplicates += 1
+    for op_id, rejection in storage.held(list(fresh)).items():
+        del fresh[op_id]
+        if rejection is None:
+            result.duplicates += 1
+        else:
+            result.rejected.append((op_id, rejection))
+
+    groups: dict[RegisterKey, tuple[FieldSpec, list[Op]]] = {}
+    quarantined: list[tuple[Op, Rejection]] = []
+    accepted: list[Op] = []
+    clock = storage.clock()
+    for op in fresh.values():
+        try:
+            key, spec = check(op, storage.registry, now_ms, storage.max_ahead_ms)
+        except InvalidOp as exc:
+            quarantined.append((op, Rejection(exc.field, exc.reason)))
+            continue
+        except ClockSkewError as exc:
+            quarantined.append((op, Rejection("hlc", exc.message)))
+            continue
+        accepted.append(op)
+        if op.hlc > clock:
+            clock = op.hlc
+        entry = groups.get(key)
+        if entry is None:
+            groups[key] = (spec, [op])
+        else:
+            entry[1].append(op)
+
+    current = storage.load(list(groups))
+    registers = {
+        key: KINDS[key.kind].merge(current.get(key), batch, MergeContext(spec, storage.arrived))
+        for key, (spec, batch) in groups.items()
+    }
+    storage.save(accepted, registers, quarantined, clock)
+    result.accepted = [op.id for op in accepted]
+    result.rejected.extend((op.id, rejection) for op, rejection in quarantined)
+    return result
+
+
+def author(storage: ReplicaStorage, now_ms: int, entity: str, eid: str, action: str,
+           field: str = ENTITY_FIELD, value: Any = None, refs: Sequence[OpId] = ()) -> Op:
+    """Create this node's next op and fold it in. ``refs`` is worked out here where the kind
+    needs it (the heads an lww write overwrites, the tags a set remove cancels); pass it only
+    for a void. Raises InvalidOp (nothing is stored) if the op is not valid."""
+    hlc = hlc_.tick(storage.clock(), now_ms)
+    op = Op(storage.node, storage.next_counter(), hlc, entity, eid, action, field, value, tuple(refs))
+    key, _spec = storage.registry.route(op)
+    if action in (SET, REMOVE):
+        register = storage.load([key]).get(key)
+        if action == SET:
+            refs = KINDS["lww"].refs_for_write(register)  # type: ignore[attr-defined]
+        else:
+            refs = KINDS["set"].refs_for_remove(register, value)  # type: ignore[attr-defined]
+            if not refs:
+                raise InvalidOp(field, f"{value!r} is not in the set")
+        op = op._replace(refs=tuple(refs))
+    check(op, storage.registry, now_ms, storage.max_ahead_ms)
+    result = ingest(storage, [op], now_ms)
+    if result.rejected:
+        _, rejection = result.rejected[0]
+        raise InvalidOp(rejection.field, rejection.reason)
+    return op
+
+
+def conflicts_of(registers: Iterable[tuple[RegisterKey, Any]]) -> list[Conflict]:
+    found: list[Conflict] = []
+    for key, register in registers:
+        found.extend(KINDS[key.kind].conflicts(key, register))
+    return found
+
+
+def canonical_dump(registers: Iterable[tuple[RegisterKey, Any]], conflicts: Iterable[Conflict]) -> bytes:
+    """The merged state as bytes that are equal exactly when two replicas agree."""
+    rows = []
+    for key, register in sorted(registers, key=lambda kr: (kr[0].entity, kr[0].eid, kr[0].field)):
+        value, meta = KINDS[key.kind].encode(register)
+        rows.append([key.kind, key.entity, key.eid, key.field, value, meta])
+    conflict_rows = sorted((conflict.to_json() for conflict in conflicts), key=dumps)
+    return dumps({"registers": rows, "conflicts": conflict_rows})
+
+
+def entity_view(registers: Iterator[tuple[RegisterKey, Any]]) -> dict[str, Any]:
+    """One entity's registers read as a plain dict of field -> value, plus ``_deleted``/record."""
+    view: dict[str, Any] = {}
+    for key, register in registers:
+        value = KINDS[key.kind].read(register)
+        if key.kind == "tombstone":
+            view["_deleted"] = value
+        elif key.kind == "append":
+            view.update(value or {})
+        else:
+            view[key.field] = value
+    return view
