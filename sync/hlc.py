@@ -1,8 +1,8 @@
 """Hybrid logical clock (Kulkarni et al.), packed into one sortable integer.
 
 An HLC is ``wall_ms << 16 | logical``: integer order is time order, so op rows keyed by it are
-appended at the end of a B-tree, and two HLCs compare without unpacking. Ties between nodes are
-broken by node id (see :func:`order_key`), which makes the order total.
+appended at the end of a B-tree, and two HLCs compare without unpacking. Ties are broken by node
+id and counter (see :func:`order_key`), which makes the order total.
 
 Nothing here reads a clock: the caller passes the wall time in, so every function is pure and
 tests choose the time they need.
@@ -62,9 +62,10 @@ def observe(last: int, remote: int, now_ms: int, max_ahead_ms: int = DEFAULT_MAX
     return max(last, remote)
 
 
-def order_key(hlc: int, node: str) -> tuple[int, str]:
-    """The total order of writes: HLC first, node id to break ties."""
-    return (hlc, node)
+def order_key(hlc: int, node: str, counter: int) -> tuple[int, str, int]:
+    """The total order of ops: HLC, then node id to break ties between nodes, then the node's
+    counter (an honest node never repeats an HLC, but a forged or restored one might)."""
+    return (hlc, node, counter)
 
 
 def to_datetime(hlc: int) -> datetime:

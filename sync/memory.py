@@ -77,6 +77,12 @@ class MemoryReplica:
     def vector(self) -> dict[str, int]:
         return {node: counter for node, counter in self.contiguous.items() if counter}
 
+    def max_counters(self) -> dict[str, int]:
+        top: dict[str, int] = {}
+        for node, counter in self.ops:
+            top[node] = max(top.get(node, 0), counter)
+        return top
+
     def ops_after(self, after: Mapping[str, int], limit: int) -> list[Op]:
         wanted = sorted(
             (op for op in self.ops.values() if op.counter > after.get(op.node, 0)),

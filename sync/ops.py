@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from .errors import InvalidOp
+from .hlc import order_key
 
 
 class OpId(NamedTuple):
@@ -54,8 +55,8 @@ class Op(NamedTuple):
         return OpId(self.node, self.counter)
 
     @property
-    def order(self) -> tuple[int, str]:
-        return (self.hlc, self.node)
+    def order(self) -> tuple[int, str, int]:
+        return order_key(self.hlc, self.node, self.counter)
 
 
 def to_wire(op: Op) -> list[Any]:

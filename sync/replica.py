@@ -9,7 +9,7 @@ disagree on a rule; the store adds transactions around the calls.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
 
 from . import hlc as hlc_
@@ -117,9 +117,16 @@ def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int) -> IngestRes
         else:
             entry[1].append(op)
 
+    accepted_ids = {op.id for op in accepted}
+
+    def arrived(op_id: OpId) -> bool:
+        # An op of this very batch counts as arrived even for another register's merge: what
+        # the replica holds after the batch must not depend on how ops were cut into batches.
+        return op_id in accepted_ids or storage.arrived(op_id)
+
     current = storage.load(list(groups))
     registers = {
-        key: KINDS[key.kind].merge(current.get(key), batch, MergeContext(spec, storage.arrived))
+        key: KINDS[key.kind].merge(current.get(key), batch, MergeContext(spec, arrived))
         for key, (spec, batch) in groups.items()
     }
     storage.save(accepted, registers, quarantined, clock)
@@ -164,6 +171,11 @@ def canonical_dump(registers: Iterable[tuple[RegisterKey, Any]], conflicts: Iter
     """The merged state as bytes that are equal exactly when two replicas agree."""
     rows = []
     for key, register in sorted(registers, key=lambda kr: (kr[0].entity, kr[0].eid, kr[0].field)):
+        if getattr(register, "pending", None):
+            # Pending ids are bookkeeping about ops not held yet. For honest authors they agree
+            # too, but a forged ref to another field's op can leave a stale, harmless entry on
+            # one replica and not another: it never changes a value, so it is not compared.
+            register = replace(register, pending=frozenset())
         value, meta = KINDS[key.kind].encode(register)
         rows.append([key.kind, key.entity, key.eid, key.field, value, meta])
     conflict_rows = sorted((conflict.to_json() for conflict in conflicts), key=dumps)

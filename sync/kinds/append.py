@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..errors import InvalidOp
+from ..hlc import order_key
 from ..ops import APPEND, VOID, Op, OpId
 from ..registry import FieldSpec, RegisterKey
 from .base import Conflict, MergeContext, require_action, require_no_refs, require_refs_sane, run_validator
@@ -62,14 +63,14 @@ class RecordRegister:
 
 def effective_voids(entries: Sequence[Entry], voids: Sequence[VoidEntry]) -> set[OpId]:
     """The ids of voids that take effect: aimed at an older op held here, and not voided."""
-    order = {e.id: (e.hlc, e.node) for e in entries}
-    order.update({v.id: (v.hlc, v.node) for v in voids})
+    order = {e.id: order_key(e.hlc, e.node, e.counter) for e in entries}
+    order.update({v.id: order_key(v.hlc, v.node, v.counter) for v in voids})
     effective: set[OpId] = set()
     # A void can only be cancelled by a younger void, so deciding from the youngest down means
     # every void that could cancel this one has already been decided.
-    for void in sorted(voids, key=lambda v: (v.hlc, v.node), reverse=True):
+    for void in sorted(voids, key=lambda v: order[v.id], reverse=True):
         target_order = order.get(void.target)
-        if target_order is None or target_order >= (void.hlc, void.node):
+        if target_order is None or target_order >= order[void.id]:
             continue
         cancelled = any(
             other.id in effective and other.target == void.id for other in voids
@@ -114,8 +115,8 @@ class Append:
             else:
                 target = op.refs[0]
                 voids.append(VoidEntry(op.hlc, op.node, op.counter, target.node, target.counter, op.value))
-        entries.sort(key=lambda e: (e.hlc, e.node, e.counter))
-        voids.sort(key=lambda v: (v.hlc, v.node, v.counter))
+        entries.sort(key=lambda e: order_key(e.hlc, e.node, e.counter))
+        voids.sort(key=lambda v: order_key(v.hlc, v.node, v.counter))
         return RecordRegister(tuple(entries), tuple(voids), is_voided(entries, voids))
 
     def read(self, register: RecordRegister) -> Any:
@@ -146,7 +147,7 @@ class Append:
     def decode(self, value: Any, meta: Any) -> RecordRegister:
         voided, heads = meta[0], meta[1]
         others = meta[2] if len(meta) > 2 else []
-        values = [value, *others]
+        values = [value, *others] if heads else []
         entries = tuple(Entry(h[0], h[1], h[2], v) for h, v in zip(heads, values, strict=True))
         voids = tuple(VoidEntry(*v) for v in meta[3]) if len(meta) > 3 else ()
         return RecordRegister(entries, voids, bool(voided))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from ..hlc import order_key
 from ..ops import SET, Op, OpId
 from ..registry import FieldSpec, RegisterKey
 from .base import (
@@ -80,7 +81,7 @@ class Lww:
                 del heads[ref]
             elif ref not in batch_ids and not ctx.arrived(ref):
                 pending.add(ref)
-        ordered = tuple(sorted(heads.values(), key=lambda w: (w.hlc, w.node), reverse=True))
+        ordered = tuple(sorted(heads.values(), key=lambda w: order_key(w.hlc, w.node, w.counter), reverse=True))
         return LwwRegister(ordered, frozenset(pending), tuple(sorted(resolved)))
 
     def read(self, register: LwwRegister) -> Any:

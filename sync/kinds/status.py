@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..errors import InvalidOp
+from ..hlc import order_key
 from ..ops import MOVE, Op, OpId
 from ..registry import FieldSpec, RegisterKey, StateMachine
 from .base import Conflict, MergeContext, op_id_from_json, op_id_json, require_action, require_no_refs
@@ -75,7 +76,7 @@ class Status:
         known = {t.id: t for t in register.transitions} if register else {}
         for op in ops:
             known[op.id] = Transition(op.hlc, op.node, op.counter, op.value)
-        ordered = sorted(known.values(), key=lambda t: (t.hlc, t.node, t.counter))
+        ordered = sorted(known.values(), key=lambda t: order_key(t.hlc, t.node, t.counter))
         return replay(ctx.spec.machine, ordered)[0]
 
     def read(self, register: StatusRegister) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ..errors import InvalidOp
+from ..hlc import order_key
 from ..ops import DELETE, Op, OpId
 from ..registry import FieldSpec, RegisterKey
 from .base import Conflict, MergeContext, require_action, require_no_refs
@@ -43,7 +44,7 @@ class TombstoneKind:
         candidates = [Tombstone(op.hlc, op.node, op.counter, op.value) for op in ops]
         if register is not None:
             candidates.append(register)
-        return min(candidates, key=lambda t: (t.hlc, t.node, t.counter))
+        return min(candidates, key=lambda t: order_key(t.hlc, t.node, t.counter))
 
     def read(self, register: Tombstone) -> Any:
         return {"deleted_by": str(register.id), "hlc": register.hlc, "reason": register.reason}
