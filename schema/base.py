@@ -1,0 +1,116 @@
+"""How an entity is declared: a marshmallow schema whose fields each carry their merge kind.
+
+``schema/`` alone defines shapes. A schema validates a whole record at the edges (the office API,
+the agent's commands) and hands plain dicts inward; :func:`build_registry` turns the same
+declarations into the replication engine's registry, so a field's type, its validation and its
+merge kind are written once, side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields
+
+from sync.registry import EntityType, FieldSpec, Registry, StateMachine
+
+# Every value on the wire is JSON; these are the merge kinds a mutable field may declare.
+MERGE_KINDS = ("lww", "counter", "status", "set")
+
+
+def lww(field: fields.Field) -> fields.Field:
+    """Last writer wins; a concurrent overwrite is kept as a conflict."""
+    field.metadata["merge"] = "lww"
+    return field
+
+
+def counter(field: fields.Field) -> fields.Field:
+    field.metadata["merge"] = "counter"
+    return field
+
+
+def tags(field: fields.Field) -> fields.Field:
+    """An add-wins set of strings; each op adds or removes one element."""
+    field.metadata["merge"] = "set"
+    return field
+
+
+def status(field: fields.Field, machine: StateMachine) -> fields.Field:
+    field.metadata["merge"] = "status"
+    field.metadata["machine"] = machine
+    return field
+
+
+class EntitySchema(Schema):
+    """Base of every entity. ``entity`` names the type on the wire; ``append_only`` types hold
+    immutable records (corrected by voids); the others are edited field by field."""
+
+    entity: str = ""
+    append_only: bool = False
+
+
+def reason(error: ValidationError) -> str:
+    """One readable line from marshmallow's messages (a list, or a dict for nested data)."""
+    messages: Any = error.messages
+    if isinstance(messages, dict):
+        return "; ".join(f"{key}: {reason(ValidationError(value))}" for key, value in messages.items())
+    if isinstance(messages, list):
+        return " ".join(str(m) if not isinstance(m, dict | list) else reason(ValidationError(m)) for m in messages)
+    return str(messages)
+
+
+def _field_validator(field: fields.Field):
+    def validate(value: Any) -> None:
+        if value is None:
+            if not field.allow_none:
+                raise ValueError("may not be empty")
+            return
+        try:
+            field.deserialize(value)
+        except ValidationError as exc:
+            raise ValueError(reason(exc)) from None
+
+    return validate
+
+
+def _set_element_validator(field: fields.Field):
+    inner = field.inner if isinstance(field, fields.List) else field
+    return _field_validator(inner)
+
+
+def _record_validator(schema: Schema):
+    def validate(record: Any) -> None:
+        try:
+            schema.load(record)
+        except ValidationError as exc:
+            raise ValueError(reason(exc)) from None
+
+    return validate
+
+
+def entity_type(schema_class: type[EntitySchema]) -> EntityType:
+    schema = schema_class()
+    if schema_class.append_only:
+        return EntityType(schema_class.entity, append_only=True, record_validator=_record_validator(schema))
+    specs = {}
+    for name, field in schema.fields.items():
+        kind = field.metadata.get("merge")
+        if kind not in MERGE_KINDS:
+            raise TypeError(f"{schema_class.__name__}.{name} declares no merge kind (one of {MERGE_KINDS})")
+        if kind == "set":
+            specs[name] = FieldSpec("set", _set_element_validator(field))
+        elif kind == "status":
+            specs[name] = FieldSpec("status", machine=field.metadata["machine"])
+        else:
+            specs[name] = FieldSpec(kind, _field_validator(field))
+    return EntityType(schema_class.entity, specs)
+
+
+def build_registry(schema_classes: Iterable[type[EntitySchema]]) -> Registry:
+    return Registry(entity_type(schema_class) for schema_class in schema_classes)
+
+
+def load(schema_class: type[EntitySchema], data: Any, *, partial: bool = False) -> dict[str, Any]:
+    """Validate a whole record at an edge; raises ValidationError with per-field messages."""
+    return schema_class().load(data, partial=partial)

@@ -1,0 +1,86 @@
+"""The commercial layer: SLA policies and service contracts."""
+
+from marshmallow import Schema, fields, validate
+
+from .base import EntitySchema, lww, status
+from .common import PRIORITIES, money, name, ref, text, when
+from .machines import CONTRACT
+
+CONTRACT_TYPES = ("fixed_fee", "time_material", "retainer", "milestone", "warranty")
+
+
+class TargetSchema(Schema):
+    """Minutes allowed for each commitment at one priority."""
+
+    response_min = fields.Integer(required=True, validate=validate.Range(1, 60 * 24 * 60))
+    onsite_min = fields.Integer(allow_none=True, validate=validate.Range(1, 60 * 24 * 60))
+    resolution_min = fields.Integer(required=True, validate=validate.Range(1, 60 * 24 * 120))
+
+
+class TargetsSchema(Schema):
+    Low = fields.Nested(TargetSchema, required=True)
+    Medium = fields.Nested(TargetSchema, required=True)
+    High = fields.Nested(TargetSchema, required=True)
+    Critical = fields.Nested(TargetSchema, required=True)
+
+
+class SlaPolicySchema(EntitySchema):
+    entity = "sla_policy"
+    name = lww(name(required=True))
+    targets = lww(fields.Nested(TargetsSchema, required=True))
+    # "24x7", or business hours in a named calendar (working days, hours, public holidays).
+    calendar = lww(fields.String(validate=validate.Length(1, 80), load_default="24x7"))
+    near_breach_share = lww(fields.Float(validate=validate.Range(0.1, 0.99), load_default=0.75))
+
+
+class RatesSchema(Schema):
+    labour_rate = money(required=True)
+    overtime_rate = money(allow_none=True)
+    callout_fee = money(allow_none=True)
+    travel_rate = money(allow_none=True)
+    parts_markup_pct = money(allow_none=True)
+    discount_pct = money(allow_none=True)
+
+
+class BillingTermsSchema(Schema):
+    payment_days = fields.Integer(validate=validate.Range(0, 365), load_default=30)
+    min_increment_min = fields.Integer(validate=validate.Range(1, 240), load_default=30)
+    fixed_fee = money(allow_none=True)
+    period = fields.String(validate=validate.OneOf(("monthly", "quarterly", "per_visit")), allow_none=True)
+    retainer_fee = money(allow_none=True)
+    retainer_hours = money(allow_none=True)
+    overage_rate = money(allow_none=True)
+    carry_over = fields.String(validate=validate.OneOf(("use_it_or_lose_it", "rollover")), allow_none=True)
+    rollover_cap_hours = money(allow_none=True)
+    approval_threshold = money(allow_none=True)
+    non_billable_categories = fields.List(fields.String(validate=validate.Length(1, 80)), load_default=list)
+
+
+class ContractSchema(EntitySchema):
+    entity = "contract"
+    customer_id = lww(ref(required=True))
+    title = lww(name(required=True))
+    type = lww(fields.String(required=True, validate=validate.OneOf(CONTRACT_TYPES)))
+    status = status(fields.String(), CONTRACT)
+    sla_policy_id = lww(ref(allow_none=True))
+    currency = lww(fields.String(validate=validate.Regexp(r"^[A-Z]{3}$"), load_default="GBP"))
+    rates = lww(fields.Nested(RatesSchema, allow_none=True))
+    billing = lww(fields.Nested(BillingTermsSchema, allow_none=True))
+    starts_at = lww(when(allow_none=True))
+    ends_at = lww(when(allow_none=True))
+    value = lww(money(allow_none=True))
+    notes = lww(text(2000, allow_none=True))
+
+
+class MilestoneSchema(EntitySchema):
+    """A stage of a milestone contract, invoiced on approval."""
+
+    entity = "milestone"
+    contract_id = lww(ref(required=True))
+    title = lww(name(required=True))
+    amount = lww(money(required=True))
+    sequence = lww(fields.Integer(validate=validate.Range(1, 1000), required=True))
+    approved_at = lww(when(allow_none=True))
+
+
+PRIORITY = validate.OneOf(PRIORITIES)

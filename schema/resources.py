@@ -1,0 +1,69 @@
+"""People and stock: technicians, stock locations (warehouses, vans), items and stock levels."""
+
+from marshmallow import fields, validate
+
+from .base import EntitySchema, counter, lww, tags
+from .common import latitude, longitude, money, name, ref, text, when
+
+MOVE_REASONS = ("receipt", "kit_out", "kit_in", "usage", "count", "return", "adjustment")
+
+
+class TechnicianSchema(EntitySchema):
+    entity = "technician"
+    name = lww(name(required=True))
+    email = lww(fields.Email(allow_none=True))
+    skills = tags(fields.List(fields.String(validate=validate.Length(1, 80)), load_default=list))
+    home_lat = lww(latitude(allow_none=True))
+    home_lon = lww(longitude(allow_none=True))
+    # {"mon": ["08:00", "17:00"], ...}; days left out are days off.
+    working_hours = lww(fields.Dict(keys=fields.String(), values=fields.List(fields.String()), allow_none=True))
+    van_id = lww(ref(allow_none=True))
+    team_lead_id = lww(ref(allow_none=True))
+    active = lww(fields.Boolean(load_default=True))
+
+
+class StockLocationSchema(EntitySchema):
+    entity = "stock_location"
+    kind = lww(fields.String(required=True, validate=validate.OneOf(("warehouse", "van"))))
+    name = lww(name(required=True))
+    technician_ids = tags(fields.List(ref(), load_default=list))
+
+
+class ItemSchema(EntitySchema):
+    """A part in the catalogue; the entity id is its SKU."""
+
+    entity = "item"
+    name = lww(name(required=True))
+    unit = lww(fields.String(validate=validate.Length(1, 20), load_default="ea"))
+    unit_cost = lww(money(required=True))
+    unit_price = lww(money(required=True))
+    active = lww(fields.Boolean(load_default=True))
+
+
+class StockSchema(EntitySchema):
+    """The quantity of one SKU at one location; the entity id is ``<location_id>:<sku>``.
+
+    ``on_hand`` is the sum of every movement's delta (counter), so two technicians taking parts
+    from the same van offline both count, and neither overwrites the other.
+    """
+
+    entity = "stock"
+    location_id = lww(ref(required=True))
+    sku = lww(fields.String(required=True, validate=validate.Length(1, 64)))
+    on_hand = counter(fields.Decimal(as_string=True))
+    reserved = counter(fields.Decimal(as_string=True))
+
+
+class StockMoveSchema(EntitySchema):
+    """One movement in the stock ledger: the audit trail behind ``stock.on_hand``."""
+
+    entity = "stock_move"
+    append_only = True
+    location_id = ref(required=True)
+    sku = fields.String(required=True, validate=validate.Length(1, 64))
+    qty = fields.Decimal(as_string=True, required=True)  # signed: + into the location, - out of it
+    reason = fields.String(required=True, validate=validate.OneOf(MOVE_REASONS))
+    job_id = ref(allow_none=True)
+    kit_id = ref(allow_none=True)
+    note = text(500, load_default="")
+    device_time = when(required=True)
