@@ -10,7 +10,7 @@ tests choose the time they need.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from .errors import ClockExhausted, ClockSkewError
 
@@ -24,6 +24,8 @@ DEFAULT_MAX_AHEAD_MS = 5 * 60 * 1000
 
 
 def pack(wall_ms: int, logical: int = 0) -> int:
+    if not 0 <= logical <= LOGICAL_MASK:
+        raise ValueError(f"logical part {logical} is outside 0..{LOGICAL_MASK}")
     return (wall_ms << LOGICAL_BITS) | logical
 
 
@@ -68,8 +70,12 @@ def order_key(hlc: int, node: str, counter: int) -> tuple[int, str, int]:
     return (hlc, node, counter)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_datetime(hlc: int) -> datetime:
-    return datetime.fromtimestamp((hlc >> LOGICAL_BITS) / 1000, tz=UTC)
+    # Integer milliseconds, not float seconds: exact for any date, however far ahead.
+    return _EPOCH + timedelta(milliseconds=hlc >> LOGICAL_BITS)
 
 
 def format_hlc(hlc: int) -> str:

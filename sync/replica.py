@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, Protocol
 from . import hlc as hlc_
 from .errors import ClockSkewError, InvalidOp
 from .kinds import KINDS, Conflict, MergeContext
+from .kinds.base import require_action
 from .ops import REMOVE, SET, Op, OpId, dumps
 from .registry import ENTITY_FIELD, FieldSpec, RegisterKey, Registry
 
@@ -108,6 +109,11 @@ def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int) -> IngestRes
         except ClockSkewError as exc:
             quarantined.append((op, Rejection("hlc", exc.message)))
             continue
+        except (TypeError, ValueError, KeyError) as exc:
+            # A value of a shape no validator expected (a list where a name belongs...): the op
+            # is quarantined like any invalid one rather than failing the whole batch.
+            quarantined.append((op, Rejection(op.field or "value", f"malformed value: {exc}")))
+            continue
         accepted.append(op)
         if op.hlc > clock:
             clock = op.hlc
@@ -143,6 +149,7 @@ def author(storage: ReplicaStorage, now_ms: int, entity: str, eid: str, action: 
     hlc = hlc_.tick(storage.clock(), now_ms)
     op = Op(storage.node, storage.next_counter(), hlc, entity, eid, action, field, value, tuple(refs))
     key, _spec = storage.registry.route(op)
+    require_action(op, KINDS[key.kind].actions, key.kind)
     if action in (SET, REMOVE):
         register = storage.load([key]).get(key)
         if action == SET:

@@ -6,8 +6,10 @@ arrival order can change the result.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ..errors import InvalidOp
@@ -15,30 +17,34 @@ from ..ops import INCR, Op
 from ..registry import FieldSpec, RegisterKey
 from .base import Conflict, MergeContext, require_action, require_no_refs, run_validator
 
-# Twenty significant digits of quantity is more than any stock ledger needs and keeps every sum
-# exact inside Decimal's default 28-digit precision.
-MAX_DIGITS = 20
+# A delta has at most 12 digits before the point and 6 after. Bounded scale is what keeps every
+# sum exact inside Decimal's default 28 digits — and exactness is what makes the total the same
+# in every arrival order (a rounded sum would depend on which deltas met first).
+MAX_INTEGER_DIGITS = 12
+MAX_DECIMALS = 6
+_DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
 def to_decimal(value: Any) -> Decimal:
     """Parse a delta; raises ValueError with the reason."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("a delta must be an integer or a decimal string such as \"-1.5\"")
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a decimal number") from None
-    if not number.is_finite():
-        raise ValueError("a delta must be a finite number")
-    if len(number.as_tuple().digits) > MAX_DIGITS:
-        raise ValueError(f"a delta may have at most {MAX_DIGITS} digits")
+    if isinstance(value, str) and not _DECIMAL_TEXT.match(value):
+        raise ValueError(f"{value!r} is not a plain decimal number such as \"-1.5\"")
+    number = Decimal(value)
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite by the pattern above
+    if -exponent > MAX_DECIMALS:
+        raise ValueError(f"a delta may have at most {MAX_DECIMALS} decimal places")
+    if number and number.adjusted() >= MAX_INTEGER_DIGITS:
+        raise ValueError(f"a delta may have at most {MAX_INTEGER_DIGITS} digits before the decimal point")
     return number
 
 
 def to_json_number(number: Decimal) -> int | str:
-    """Integers stay integers; anything with a fraction travels as an exact string."""
+    """Integers that fit in 64 bits stay integers; anything else travels as an exact string."""
     exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and exponent >= 0:
+    if isinstance(exponent, int) and exponent >= 0 and abs(number) < 2**63:
         return int(number)
     return str(number)
 

@@ -68,7 +68,7 @@ class Status:
         require_action(op, self.actions, self.name)
         require_no_refs(op)
         assert spec is not None and spec.machine is not None  # guaranteed by Registry.add
-        if op.value not in spec.machine.states:
+        if not isinstance(op.value, str) or op.value not in spec.machine.states:
             raise InvalidOp(op.field, f"unknown state {op.value!r}; expected one of {sorted(spec.machine.states)}")
 
     def merge(self, register: StatusRegister | None, ops: Sequence[Op], ctx: MergeContext) -> StatusRegister:

@@ -20,7 +20,7 @@ LOGS = ("t1", "t2", "t3")
 STATES = sorted(JOB_MACHINE.states) + ["bogus"]  # "bogus" is quarantined
 TITLES = ("Fix AC", "Replace pump", "Inspect boiler", None)
 TAGS = ("hvac", "gas", "electrical")
-DELTAS = (-3, -1, 1, 2, 5, "0.5", "-1.25")
+DELTAS = (-3, -1, 1, 2, 5, "0.5", "-1.25", "999999999999.999999", "-0.000001")
 
 
 @st.composite

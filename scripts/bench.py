@@ -1,0 +1,259 @@
+"""Benchmarks of FieldSync, one subcommand each. Figures go to stdout as JSON lines; progress goes to stderr.
+
+    python scripts/bench.py sync [--ops 200000] [--batch 1000] [--seed 1] [--repeat 1] [--profile N]
+
+``sync``: how fast a hub replica (``SqliteReplica``) ingests a realistic field-service op stream
+(see ``scripts/workload.py``), against the physical limit of the same machine — a bare SQLite table
+with the store's ``ops`` columns and PRAGMAs, filled with ``executemany`` in transactions of the same
+size. One JSON line per run, then a summary line with the medians and whether they meet the targets.
+
+Adding a benchmark: write ``configure_<name>(parser)`` and ``bench_<name>(args) -> int`` and register
+them in ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+ROOT = Path(__file__).resolve().parents[1]
+for _path in (ROOT, ROOT / "scripts"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import orjson  # noqa: E402
+from workload import Workload, generate  # noqa: E402
+
+from sync.ops import Op  # noqa: E402
+from sync.store.sqlite import SqliteReplica  # noqa: E402
+from tests.sync.model import REGISTRY  # noqa: E402
+
+# What the sync engine must reach on this kind of machine (see DESIGN.md, "Facts measured").
+SYNC_TARGETS = {"ratio_to_raw_sqlite": 0.25, "ops_per_s": 50_000}
+# The store's PRAGMAs (SqliteReplica.open with its default 64 MiB cache): the raw baseline uses the same.
+RAW_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA cache_size=-65536")
+RAW_DDL = ("CREATE TABLE ops (node INTEGER, counter INTEGER, hlc INTEGER, entity TEXT, eid TEXT, action TEXT, "
+           "field TEXT, value TEXT, refs TEXT)")
+RAW_INSERT = "INSERT INTO ops (node, counter, hlc, entity, eid, action, field, value, refs) VALUES (?,?,?,?,?,?,?,?,?)"
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def emit(record: dict[str, Any]) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+def on_disk_bytes(conn: sqlite3.Connection, path: Path) -> int:
+    """Database file plus WAL, after folding the WAL into the file and truncating it."""
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy:
+        raise RuntimeError(f"checkpoint of {path} did not complete")
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+# -- sync ---------------------------------------------------------------------------------------------
+
+
+class IngestRun(NamedTuple):
+    seconds: float
+    bytes_on_disk: int
+    conflicts: int
+
+
+def ingest_replica(path: Path, ops: Sequence[Op], batch: int, now_ms: int,
+                   profiler: cProfile.Profile | None = None) -> IngestRun:
+    """Ingest ``ops`` into a fresh hub replica, one transaction per batch; fails loudly on any rejection."""
+    chunks = batches(ops, batch)
+    replica = SqliteReplica.open(path, "hub", REGISTRY)
+    try:
+        if profiler is not None:
+            profiler.enable()
+        started = time.perf_counter()
+        for chunk in chunks:
+            result = replica.ingest(chunk, now_ms)
+            if result.rejected or len(result.accepted) != len(chunk):
+                shown = [f"{op_id}: {r.field}: {r.reason}" for op_id, r in result.rejected[:5]]
+                raise SystemExit(
+                    f"bench sync: the replica did not accept the whole batch ({len(result.accepted)} of "
+                    f"{len(chunk)} accepted, {result.duplicates} duplicates, {len(result.rejected)} rejected): "
+                    f"{shown} — the workload generator or the library is wrong"
+                )
+        seconds = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+        held = replica.op_count()
+        if held != len(ops):
+            raise SystemExit(f"bench sync: the replica holds {held} ops after ingesting {len(ops)}")
+        conflicts = len(replica.conflicts())
+        size = on_disk_bytes(replica.conn, path)
+    finally:
+        replica.close()
+    return IngestRun(seconds, size, conflicts)
+
+
+def raw_rows(ops: Sequence[Op]) -> list[tuple[Any, ...]]:
+    """The rows the store's ``ops`` table would get: node interned to a small int, value and refs as JSON."""
+    node_ix: dict[str, int] = {}
+    dumps = orjson.dumps
+    return [
+        (
+            node_ix.setdefault(op.node, len(node_ix) + 1), op.counter, op.hlc, op.entity, op.eid, op.action, op.field,
+            None if op.value is None else dumps(op.value).decode(),
+            dumps([[r.node, r.counter] for r in op.refs]).decode() if op.refs else None,
+        )
+        for op in ops
+    ]
+
+
+def insert_raw(path: Path, rows: Sequence[tuple[Any, ...]], batch: int) -> tuple[float, int]:
+    """The physical limit: prebuilt rows into a bare rowid table, ``executemany`` per transaction."""
+    chunks = batches(rows, batch)
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        for pragma in RAW_PRAGMAS:
+            conn.execute(pragma)
+        conn.execute(RAW_DDL)
+        started = time.perf_counter()
+        for chunk in chunks:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(RAW_INSERT, chunk)
+            conn.execute("COMMIT")
+        seconds = time.perf_counter() - started
+        held = conn.execute("SELECT count(*) FROM ops").fetchone()[0]
+        if held != len(rows):
+            raise SystemExit(f"bench sync: the raw table holds {held} rows after inserting {len(rows)}")
+        size = on_disk_bytes(conn, path)
+    finally:
+        conn.close()
+    return seconds, size
+
+
+def configure_sync(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ops", type=positive, default=200_000, help="ops in the workload (default 200000)")
+    parser.add_argument("--batch", type=positive, default=1000, help="ops per ingest() call = per transaction")
+    parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
+    parser.add_argument("--repeat", type=positive, default=1, help="runs, each on fresh files (default 1)")
+    parser.add_argument("--tmpdir", type=Path, default=None,
+                        help="where to put the temporary databases (default: the system temp dir)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="after the timed runs, profile one more ingest and print the top N functions "
+                             "by cumulative and by own time to stderr (default: off)")
+
+
+def bench_sync(args: argparse.Namespace) -> int:
+    progress(f"sync: generating {args.ops} ops (seed {args.seed})")
+    started = time.perf_counter()
+    workload: Workload = generate(args.ops, args.seed)
+    ops = workload.ops
+    now_ms = workload.max_wall_ms + 1000  # later than every HLC, so the clock bound lets every op in
+    rows = raw_rows(ops)
+    progress(f"sync: generated in {time.perf_counter() - started:.1f} s: {workload.jobs} jobs, "
+             f"{workload.rewrites} lww rewrites, mix {workload.mix()}")
+
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="fieldsync-bench-", dir=args.tmpdir) as tmp:
+        for run in range(1, args.repeat + 1):
+            folder = Path(tmp) / f"run{run}"
+            folder.mkdir()
+            progress(f"sync: run {run}/{args.repeat}: ingest into SqliteReplica, batches of {args.batch}")
+            ingest = ingest_replica(folder / "replica.db", ops, args.batch, now_ms)
+            progress(f"sync: run {run}/{args.repeat}: raw SQLite executemany, batches of {args.batch}")
+            raw_seconds, raw_size = insert_raw(folder / "raw.db", rows, args.batch)
+            ops_per_s = len(ops) / ingest.seconds
+            raw_per_s = len(rows) / raw_seconds
+            record = {
+                "bench": "sync", "run": run, "ops": len(ops), "batch": args.batch,
+                "ops_per_s": round(ops_per_s), "raw_rows_per_s": round(raw_per_s),
+                "ratio_to_raw_sqlite": round(ops_per_s / raw_per_s, 4),
+                "bytes_per_op": round(ingest.bytes_on_disk / len(ops), 1),
+                "raw_bytes_per_op": round(raw_size / len(rows), 1),
+                "seconds": round(ingest.seconds, 3), "raw_seconds": round(raw_seconds, 3),
+                "conflicts": ingest.conflicts, "seed": args.seed,
+            }
+            runs.append(record)
+            emit(record)
+            progress(f"sync: run {run}/{args.repeat}: {ops_per_s:,.0f} ops/s vs raw {raw_per_s:,.0f} rows/s "
+                     f"(ratio {ops_per_s / raw_per_s:.3f})")
+            for name in ("replica.db", "raw.db"):  # free the disk before the next run
+                for suffix in ("", "-wal", "-shm"):
+                    (folder / (name + suffix)).unlink(missing_ok=True)
+        if args.profile > 0:
+            profile_ingest(Path(tmp) / "profiled.db", ops, args.batch, now_ms, args.profile)
+
+    median_ops = statistics.median(r["ops_per_s"] for r in runs)
+    median_raw = statistics.median(r["raw_rows_per_s"] for r in runs)
+    median_ratio = statistics.median(r["ratio_to_raw_sqlite"] for r in runs)
+    emit({
+        "bench": "sync", "summary": True, "runs": len(runs), "ops": len(ops), "batch": args.batch,
+        "median_ops_per_s": round(median_ops), "median_raw_rows_per_s": round(median_raw),
+        "median_ratio_to_raw_sqlite": round(median_ratio, 4),
+        "bytes_per_op": statistics.median(r["bytes_per_op"] for r in runs),
+        "raw_bytes_per_op": statistics.median(r["raw_bytes_per_op"] for r in runs),
+        "targets": SYNC_TARGETS,
+        "meets_targets": median_ratio >= SYNC_TARGETS["ratio_to_raw_sqlite"]
+        and median_ops >= SYNC_TARGETS["ops_per_s"],
+    })
+    return 0
+
+
+def profile_ingest(path: Path, ops: Sequence[Op], batch: int, now_ms: int, top: int) -> None:
+    progress(f"sync: profiling one more ingest of {len(ops)} ops (slower than the timed runs)")
+    profiler = cProfile.Profile()
+    run = ingest_replica(path, ops, batch, now_ms, profiler)
+    progress(f"sync: profiled ingest took {run.seconds:.1f} s")
+    for order in ("cumulative", "tottime"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(top)
+        print(out.getvalue(), file=sys.stderr, flush=True)
+
+
+# -- the command line -----------------------------------------------------------------------------------
+
+
+class Command(NamedTuple):
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: dict[str, Command] = {
+    "sync": Command("ingest throughput of a SQLite replica against raw SQLite inserts", configure_sync, bench_sync),
+}
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
+    for name, command in COMMANDS.items():
+        command.configure(sub.add_parser(name, help=command.help, description=command.help))
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command].run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
