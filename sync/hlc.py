@@ -54,6 +54,11 @@ def check_ahead(remote: int, now_ms: int, max_ahead_ms: int = DEFAULT_MAX_AHEAD_
         raise ClockSkewError(ahead, max_ahead_ms)
 
 
+def latest_allowed(now_ms: int, max_ahead_ms: int = DEFAULT_MAX_AHEAD_MS) -> int:
+    """The greatest HLC a receiver whose clock reads ``now_ms`` accepts (see :func:`check_ahead`)."""
+    return ((now_ms + max_ahead_ms) << LOGICAL_BITS) | LOGICAL_MASK
+
+
 def observe(last: int, remote: int, now_ms: int, max_ahead_ms: int = DEFAULT_MAX_AHEAD_MS) -> int:
     """Fold a received timestamp into the local clock; the next :func:`tick` comes after both.
 

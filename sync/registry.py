@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 from .errors import InvalidOp
 from .ops import DELETE, Op
@@ -81,8 +82,7 @@ class EntityType:
     record_validator: Validator | None = None
 
 
-@dataclass(frozen=True)
-class RegisterKey:
+class RegisterKey(NamedTuple):
     """Where an op lands: one field of one entity, or the entity as a whole."""
 
     kind: str
@@ -91,12 +91,17 @@ class RegisterKey:
     field: str
 
 
+# Builds a RegisterKey without the Python-level __new__ of NamedTuple: this runs once per op ingested.
+_new_key = partial(tuple.__new__, RegisterKey)
+
+
 class Registry:
     """The entity types a replica accepts, looked up by name."""
 
     def __init__(self, types: Iterable[EntityType] = ()) -> None:
         self._types: dict[str, EntityType] = {}
         self._whole: dict[str, FieldSpec] = {}  # the spec of each type's entity-level register
+        self._routes: dict[tuple[str, str], tuple[str, FieldSpec]] = {}
         for entity_type in types:
             self.add(entity_type)
 
@@ -116,6 +121,11 @@ class Registry:
         self._whole[entity_type.name] = (
             FieldSpec("append", entity_type.record_validator) if entity_type.append_only else FieldSpec("tombstone")
         )
+        # (entity, field) -> (kind, spec): routing an op is one dict lookup on the ingest path.
+        if entity_type.append_only:
+            self._routes[(entity_type.name, ENTITY_FIELD)] = ("append", self._whole[entity_type.name])
+        for name, spec in entity_type.fields.items():
+            self._routes[(entity_type.name, name)] = (spec.kind, spec)
 
     def __contains__(self, name: object) -> bool:
         return name in self._types
@@ -131,16 +141,15 @@ class Registry:
 
     def route(self, op: Op) -> tuple[RegisterKey, FieldSpec]:
         """The register an op belongs to and its field spec; raises InvalidOp if it fits nowhere."""
+        found = self._routes.get((op.entity, op.field))
+        if found is not None and (op.action != DELETE or found[0] == "append"):
+            kind, spec = found
+            return _new_key((kind, op.entity, op.eid, op.field)), spec
         entity_type = self.get(op.entity)
         if entity_type.append_only:
-            if op.field != ENTITY_FIELD:
-                raise InvalidOp("field", f"{op.entity} records have no fields to edit; send the whole record")
-            return RegisterKey("append", op.entity, op.eid, ENTITY_FIELD), self._whole[op.entity]
+            raise InvalidOp("field", f"{op.entity} records have no fields to edit; send the whole record")
         if op.action == DELETE:
             if op.field != ENTITY_FIELD:
                 raise InvalidOp("field", "a delete applies to the whole entity; leave field empty")
             return RegisterKey("tombstone", op.entity, op.eid, ENTITY_FIELD), self._whole[op.entity]
-        spec = entity_type.fields.get(op.field)
-        if spec is None:
-            raise InvalidOp("field", f"{op.entity} has no field {op.field!r}")
-        return RegisterKey(spec.kind, op.entity, op.eid, op.field), spec
+        raise InvalidOp("field", f"{op.entity} has no field {op.field!r}")

@@ -9,7 +9,7 @@ disagree on a rule; the store adds transactions around the calls.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from . import hlc as hlc_
@@ -83,26 +83,33 @@ def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int) -> IngestRes
     """Fold a batch of ops into the replica. Idempotent: ops already held change nothing, and an
     op already quarantined is reported again with its reason."""
     result = IngestResult()
-    fresh: dict[OpId, Op] = {}
+    fresh: dict[tuple[str, int], Op] = {}
     for op in ops:
-        if op.id not in fresh:
-            fresh[op.id] = op
-        else:
+        op_id = (op.node, op.counter)
+        if op_id in fresh:
             result.duplicates += 1
+        else:
+            fresh[op_id] = op
     for op_id, rejection in storage.held(list(fresh)).items():
         del fresh[op_id]
         if rejection is None:
             result.duplicates += 1
         else:
-            result.rejected.append((op_id, rejection))
+            result.rejected.append((OpId(*op_id), rejection))
 
-    groups: dict[RegisterKey, tuple[FieldSpec, list[Op]]] = {}
+    groups: dict[RegisterKey, list[Op]] = {}
+    specs: dict[RegisterKey, FieldSpec] = {}
     quarantined: list[tuple[Op, Rejection]] = []
     accepted: list[Op] = []
     clock = storage.clock()
+    latest = hlc_.latest_allowed(now_ms, storage.max_ahead_ms)
+    route = storage.registry.route
     for op in fresh.values():
         try:
-            key, spec = check(op, storage.registry, now_ms, storage.max_ahead_ms)
+            key, spec = route(op)
+            KINDS[key.kind].validate(op, spec)
+            if op.hlc > latest:
+                hlc_.check_ahead(op.hlc, now_ms, storage.max_ahead_ms)  # raises, with the figures
         except InvalidOp as exc:
             quarantined.append((op, Rejection(exc.field, exc.reason)))
             continue
@@ -117,13 +124,14 @@ def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int) -> IngestRes
         accepted.append(op)
         if op.hlc > clock:
             clock = op.hlc
-        entry = groups.get(key)
-        if entry is None:
-            groups[key] = (spec, [op])
+        batch = groups.get(key)
+        if batch is None:
+            groups[key] = [op]
+            specs[key] = spec
         else:
-            entry[1].append(op)
+            batch.append(op)
 
-    accepted_ids = {op.id for op in accepted}
+    accepted_ids = fresh.keys() - {(op.node, op.counter) for op, _ in quarantined}
 
     def arrived(op_id: OpId) -> bool:
         # An op of this very batch counts as arrived even for another register's merge: what
@@ -131,12 +139,16 @@ def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int) -> IngestRes
         return op_id in accepted_ids or storage.arrived(op_id)
 
     current = storage.load(list(groups))
-    registers = {
-        key: KINDS[key.kind].merge(current.get(key), batch, MergeContext(spec, arrived))
-        for key, (spec, batch) in groups.items()
-    }
+    contexts: dict[int, MergeContext] = {}
+    registers = {}
+    for key, batch in groups.items():
+        spec = specs[key]
+        context = contexts.get(id(spec))
+        if context is None:
+            context = contexts[id(spec)] = MergeContext(spec, arrived)
+        registers[key] = KINDS[key.kind].merge(current.get(key), batch, context)
     storage.save(accepted, registers, quarantined, clock)
-    result.accepted = [op.id for op in accepted]
+    result.accepted = [(op.node, op.counter) for op in accepted]
     result.rejected.extend((op.id, rejection) for op, rejection in quarantined)
     return result
 
@@ -182,7 +194,7 @@ def canonical_dump(registers: Iterable[tuple[RegisterKey, Any]], conflicts: Iter
             # Pending ids are bookkeeping about ops not held yet. For honest authors they agree
             # too, but a forged ref to another field's op can leave a stale, harmless entry on
             # one replica and not another: it never changes a value, so it is not compared.
-            register = replace(register, pending=frozenset())
+            register = register._replace(pending=frozenset())
         value, meta = KINDS[key.kind].encode(register)
         rows.append([key.kind, key.entity, key.eid, key.field, value, meta])
     conflict_rows = sorted((conflict.to_json() for conflict in conflicts), key=dumps)

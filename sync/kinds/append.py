@@ -10,7 +10,7 @@ beside it as a conflict, not lost.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 from ..errors import InvalidOp
@@ -50,8 +50,7 @@ class VoidEntry(NamedTuple):
         return OpId(self.target_node, self.target_counter)
 
 
-@dataclass(frozen=True)
-class RecordRegister:
+class RecordRegister(NamedTuple):
     entries: tuple[Entry, ...]  # in (HLC, node) order: the first is the record, the rest duplicates
     voids: tuple[VoidEntry, ...]
     voided: bool
@@ -88,18 +87,25 @@ def is_voided(entries: Sequence[Entry], voids: Sequence[VoidEntry]) -> bool:
     return any(v.id in effective and v.target == record_id for v in voids)
 
 
+# Constructors without NamedTuple's Python-level __new__, for the fast path run once per record.
+_entry = partial(tuple.__new__, Entry)
+_register = partial(tuple.__new__, RecordRegister)
+
+
 class Append:
     name = "append"
     actions = frozenset({APPEND, VOID})
 
     def validate(self, op: Op, spec: FieldSpec | None) -> None:
-        require_action(op, self.actions, self.name)
         if op.action == APPEND:
-            require_no_refs(op)
+            if op.refs:
+                require_no_refs(op)
             if not isinstance(op.value, dict):
                 raise InvalidOp("value", "a record must be an object of named fields")
-            run_validator(spec.validator if spec else None, "value", op.value)
+            if spec is not None and spec.validator is not None:
+                run_validator(spec.validator, "value", op.value)
         else:
+            require_action(op, self.actions, self.name)
             require_refs_sane(op)
             if len(op.refs) != 1:
                 raise InvalidOp("refs", "a void names exactly one op: the record or void it cancels")
@@ -107,6 +113,9 @@ class Append:
                 raise InvalidOp("value", f"a void's reason is a string of at most {MAX_REASON_LENGTH} characters")
 
     def merge(self, register: RecordRegister | None, ops: Sequence[Op], ctx: MergeContext) -> RecordRegister:
+        if register is None and len(ops) == 1 and ops[0].action == APPEND:
+            op = ops[0]
+            return _register(((_entry((op.hlc, op.node, op.counter, op.value)),), (), False))
         entries = list(register.entries) if register else []
         voids = list(register.voids) if register else []
         for op in ops:
@@ -136,6 +145,10 @@ class Append:
         ]
 
     def encode(self, register: RecordRegister) -> tuple[Any, Any]:
+        entries = register.entries
+        if len(entries) == 1 and not register.voids:
+            record = entries[0]
+            return record.value, [int(register.voided), [[record.hlc, record.node, record.counter]]]
         record = register.record
         value = record.value if record else None
         meta: list[Any] = [int(register.voided), [list(e[:3]) for e in register.entries]]

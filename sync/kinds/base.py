@@ -87,7 +87,7 @@ def require_no_refs(op: Op) -> None:
 def require_refs_sane(op: Op) -> None:
     if len(op.refs) > MAX_REFS:
         raise InvalidOp("refs", f"at most {MAX_REFS} refs")
-    if op.id in op.refs:
+    if (op.node, op.counter) in op.refs:
         raise InvalidOp("refs", "an op cannot refer to itself")
 
 

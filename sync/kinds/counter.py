@@ -7,7 +7,6 @@ arrival order can change the result.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any

@@ -13,7 +13,7 @@ functions of the set of writes held, which is what makes the register converge.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 from ..hlc import order_key
@@ -41,8 +41,7 @@ class LwwWrite(NamedTuple):
         return OpId(self.node, self.counter)
 
 
-@dataclass(frozen=True)
-class LwwRegister:
+class LwwRegister(NamedTuple):
     heads: tuple[LwwWrite, ...]  # winner first, then the overwritten concurrent writes
     pending: frozenset[OpId] = frozenset()
     resolved: tuple[tuple[OpId, OpId, OpId], ...] = ()  # (loser, winner, resolved by)
@@ -52,16 +51,34 @@ class LwwRegister:
         return self.heads[0]
 
 
+# Constructors without NamedTuple's Python-level __new__, for the fast paths run once per op.
+_write = partial(tuple.__new__, LwwWrite)
+_register = partial(tuple.__new__, LwwRegister)
+_NONE: frozenset[OpId] = frozenset()
+
+
 class Lww:
     name = "lww"
     actions = frozenset({SET})
 
     def validate(self, op: Op, spec: FieldSpec | None) -> None:
-        require_action(op, self.actions, self.name)
-        require_refs_sane(op)
-        run_validator(spec.validator if spec else None, op.field, op.value)
+        if op.action != SET:
+            require_action(op, self.actions, self.name)
+        if op.refs:
+            require_refs_sane(op)
+        if spec is not None and spec.validator is not None:
+            run_validator(spec.validator, op.field, op.value)
 
     def merge(self, register: LwwRegister | None, ops: Sequence[Op], ctx: MergeContext) -> LwwRegister:
+        if len(ops) == 1:
+            # The common cases, decided without building sets: a first write, or a write that
+            # saw exactly the single head it replaces.
+            op = ops[0]
+            if register is None and not op.refs:
+                return _register(((_write((op.hlc, op.node, op.counter, op.value)),), _NONE, ()))
+            if (register is not None and len(register.heads) == 1 and not register.pending
+                    and len(op.refs) == 1 and op.refs[0] == (register.heads[0].node, register.heads[0].counter)):
+                return _register(((_write((op.hlc, op.node, op.counter, op.value)),), _NONE, register.resolved))
         heads = {w.id: w for w in register.heads} if register else {}
         pending = set(register.pending) if register else set()
         resolved = set(register.resolved) if register else set()
@@ -88,6 +105,8 @@ class Lww:
         return register.heads[0].value if register.heads else None
 
     def conflicts(self, key: RegisterKey, register: LwwRegister) -> list[Conflict]:
+        if len(register.heads) < 2 and not register.resolved:
+            return []
         found = []
         if register.heads:
             winner = register.heads[0].id
@@ -104,7 +123,11 @@ class Lww:
         return found
 
     def encode(self, register: LwwRegister) -> tuple[Any, Any]:
-        if not register.heads:
+        heads = register.heads
+        if len(heads) == 1 and not register.pending and not register.resolved:
+            winner = heads[0]
+            return winner.value, [winner.hlc, winner.node, winner.counter]
+        if not heads:
             # Every write held is overwritten by writes still in transit: nothing to show yet.
             value = None
             meta: list[Any] = [0, "", 0]

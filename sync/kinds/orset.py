@@ -8,8 +8,7 @@ it cancels is remembered in ``pending`` until that add turns up.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InvalidOp
 from ..ops import ADD, REMOVE, Op, OpId
@@ -28,8 +27,7 @@ from .base import (
 MAX_ELEMENT_LENGTH = 200
 
 
-@dataclass(frozen=True)
-class SetRegister:
+class SetRegister(NamedTuple):
     tags: Mapping[str, frozenset[OpId]]  # element -> live add tags (never empty)
     pending: frozenset[tuple[str, OpId]] = frozenset()  # (element, tag) removed before its add arrived
 

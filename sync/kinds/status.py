@@ -8,7 +8,6 @@ set in the same order, so they agree — even when two technicians move the same
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..errors import InvalidOp
@@ -38,8 +37,7 @@ class Applied(NamedTuple):
     target: str
 
 
-@dataclass(frozen=True)
-class StatusRegister:
+class StatusRegister(NamedTuple):
     transitions: tuple[Transition, ...]  # every transition held, in replay order
     state: str
     held: str | None  # the state to go back to from a resumable state (on hold)
