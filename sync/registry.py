@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, NamedTuple
 
 from .errors import InvalidOp
@@ -38,7 +38,7 @@ class StateMachine:
     resumable: frozenset[str] = frozenset()
     terminal: frozenset[str] = frozenset()
 
-    @property
+    @cached_property
     def states(self) -> frozenset[str]:
         named = {self.initial, *self.edges, *self.from_any, *self.resumable, *self.terminal}
         for targets in self.edges.values():

@@ -57,6 +57,10 @@ _register = partial(tuple.__new__, LwwRegister)
 _NONE: frozenset[OpId] = frozenset()
 
 
+def _order(write: LwwWrite) -> tuple[int, str, int]:
+    return order_key(write.hlc, write.node, write.counter)
+
+
 class Lww:
     name = "lww"
     actions = frozenset({SET})
@@ -79,26 +83,28 @@ class Lww:
             if (register is not None and len(register.heads) == 1 and not register.pending
                     and len(op.refs) == 1 and op.refs[0] == (register.heads[0].node, register.heads[0].counter)):
                 return _register(((_write((op.hlc, op.node, op.counter, op.value)),), _NONE, register.resolved))
-        heads = {w.id: w for w in register.heads} if register else {}
+        # Ids are compared as plain (node, counter) tuples, which equal and hash like OpIds.
+        heads = {(w.node, w.counter): w for w in register.heads} if register else {}
         pending = set(register.pending) if register else set()
         resolved = set(register.resolved) if register else set()
-        batch_ids = {op.id for op in ops}
+        batch_ids = {(op.node, op.counter) for op in ops}
         seen_by_batch: set[OpId] = set()
         for op in ops:
             seen_by_batch.update(op.refs)
             if len(op.refs) > 1:
                 resolved.update((ref, op.refs[0], op.id) for ref in op.refs[1:])
         for op in ops:
-            if op.id in pending:
-                pending.discard(op.id)
-            elif op.id not in seen_by_batch:
-                heads[op.id] = LwwWrite(op.hlc, op.node, op.counter, op.value)
+            op_id = (op.node, op.counter)
+            if op_id in pending:
+                pending.discard(op_id)
+            elif op_id not in seen_by_batch:
+                heads[op_id] = _write((op.hlc, op.node, op.counter, op.value))
         for ref in seen_by_batch:
             if ref in heads:
                 del heads[ref]
             elif ref not in batch_ids and not ctx.arrived(ref):
                 pending.add(ref)
-        ordered = tuple(sorted(heads.values(), key=lambda w: order_key(w.hlc, w.node, w.counter), reverse=True))
+        ordered = tuple(sorted(heads.values(), key=_order, reverse=True))
         return LwwRegister(ordered, frozenset(pending), tuple(sorted(resolved)))
 
     def read(self, register: LwwRegister) -> Any:

@@ -71,9 +71,9 @@ class Status:
 
     def merge(self, register: StatusRegister | None, ops: Sequence[Op], ctx: MergeContext) -> StatusRegister:
         assert ctx.spec is not None and ctx.spec.machine is not None
-        known = {t.id: t for t in register.transitions} if register else {}
+        known = {(t.node, t.counter): t for t in register.transitions} if register else {}
         for op in ops:
-            known[op.id] = Transition(op.hlc, op.node, op.counter, op.value)
+            known[(op.node, op.counter)] = Transition(op.hlc, op.node, op.counter, op.value)
         ordered = sorted(known.values(), key=lambda t: order_key(t.hlc, t.node, t.counter))
         return replay(ctx.spec.machine, ordered)[0]
 

@@ -355,9 +355,7 @@ class SqliteReplica:
         loads = orjson.loads
         for start in range(0, len(keys), LOAD_CHUNK):
             chunk = keys[start:start + LOAD_CHUNK]
-            params: list[str] = []
-            for key in chunk:
-                params.extend((key.entity, key.eid, key.field))
+            params = [part for key in chunk for part in key[1:]]  # (entity, eid, field) of each key
             placeholders = ",".join(["(?,?,?)"] * len(chunk))
             # Joining from the VALUES list makes SQLite probe the primary key once per key;
             # a row-value IN (VALUES ...) would be planned as a scan of the whole table.
