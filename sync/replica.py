@@ -190,6 +190,10 @@ def canonical_dump(registers: Iterable[tuple[RegisterKey, Any]], conflicts: Iter
     """The merged state as bytes that are equal exactly when two replicas agree."""
     rows = []
     for key, register in sorted(registers, key=lambda kr: (kr[0].entity, kr[0].eid, kr[0].field)):
+        if KINDS[key.kind].is_empty(register):
+            # A set emptied by removes, an lww field whose every write is overwritten by writes
+            # in transit: reads as nothing, exactly like a register never created.
+            continue
         if getattr(register, "pending", None):
             # Pending ids are bookkeeping about ops not held yet. For honest authors they agree
             # too, but a forged ref to another field's op can leave a stale, harmless entry on

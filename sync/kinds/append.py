@@ -144,6 +144,12 @@ class Append:
             for dup in register.entries[1:]
         ]
 
+    def is_empty(self, register) -> bool:
+        return False
+
+    def history(self, register: RecordRegister) -> list[tuple[str, int]]:
+        return [(e.node, e.counter) for e in register.entries] + [(v.node, v.counter) for v in register.voids]
+
     def encode(self, register: RecordRegister) -> tuple[Any, Any]:
         entries = register.entries
         if len(entries) == 1 and not register.voids:

@@ -68,6 +68,13 @@ class MergeKind(Protocol):
     def conflicts(self, key: RegisterKey, register: Any) -> list[Conflict]:
         """Conflicts this register keeps, in a deterministic order."""
 
+    def is_empty(self, register: Any) -> bool:
+        """True when the register reads as nothing at all (as if it had never been created)."""
+
+    def history(self, register: Any) -> list[tuple[str, int]] | None:
+        """Ids of the ops that rebuild this register's state on a fresh replica; None when only
+        the whole log can (a counter)."""
+
     def encode(self, register: Any) -> tuple[Any, Any]:
         """(value, meta), both JSON-ready: what a store persists; ``decode`` inverts it."""
 

@@ -73,6 +73,13 @@ class Counter:
     def conflicts(self, key: RegisterKey, register: Decimal) -> list[Conflict]:
         return []
 
+    def is_empty(self, register) -> bool:
+        return False
+
+    def history(self, register: Decimal) -> None:
+        """A sum keeps no trace of its deltas: every one of them is needed (read from the log)."""
+        return None
+
     def encode(self, register: Decimal) -> tuple[Any, Any]:
         return to_json_number(register), None
 

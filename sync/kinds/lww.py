@@ -160,6 +160,14 @@ class Lww:
             )
         return LwwRegister(tuple(heads), pending, resolved)
 
+    def is_empty(self, register) -> bool:
+        return not register.heads and not register.resolved
+
+    def history(self, register: LwwRegister) -> list[tuple[str, int]]:
+        """The ops that rebuild this register elsewhere: its heads, and each write that
+        resolved a conflict (its refs recreate the resolved record)."""
+        return [(w.node, w.counter) for w in register.heads] + [tuple(by) for _, _, by in register.resolved]
+
     def refs_for_write(self, register: LwwRegister | None) -> tuple[OpId, ...]:
         """What a new local write must name: every head it overwrites, winner first."""
         return tuple(w.id for w in register.heads) if register else ()

@@ -77,6 +77,13 @@ class OrSet:
     def conflicts(self, key: RegisterKey, register: SetRegister) -> list[Conflict]:
         return []
 
+    def is_empty(self, register) -> bool:
+        return not register.tags
+
+    def history(self, register: SetRegister) -> list[tuple[str, int]]:
+        """The live adds: removed elements need neither their adds nor their removes."""
+        return [tuple(tag) for tags in register.tags.values() for tag in tags]
+
     def encode(self, register: SetRegister) -> tuple[Any, Any]:
         meta = {
             "t": {e: sorted(op_id_json(t) for t in ids) for e, ids in sorted(register.tags.items())},

@@ -86,6 +86,12 @@ class Status:
             for op_id, reason in register.skipped
         ]
 
+    def is_empty(self, register) -> bool:
+        return False
+
+    def history(self, register: StatusRegister) -> list[tuple[str, int]]:
+        return [(t.node, t.counter) for t in register.transitions]
+
     def encode(self, register: StatusRegister) -> tuple[Any, Any]:
         meta = {
             "t": [list(t) for t in register.transitions],

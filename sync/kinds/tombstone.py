@@ -52,6 +52,12 @@ class TombstoneKind:
     def conflicts(self, key: RegisterKey, register: Tombstone) -> list[Conflict]:
         return []
 
+    def is_empty(self, register) -> bool:
+        return False
+
+    def history(self, register: Tombstone) -> list[tuple[str, int]]:
+        return [(register.node, register.counter)]
+
     def encode(self, register: Tombstone) -> tuple[Any, Any]:
         return register.reason, [register.hlc, register.node, register.counter]
 

@@ -17,7 +17,7 @@ value people read and the merge metadata as JSON.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,10 @@ class SqliteReplica:
         self._loaded_conflicted: set[RegisterKey] = set()
         self._loaded_keys: Any = frozenset()  # the keys of the registers the last load() found
         self._now_ms = 0
+        self._depth = 0
+        # Called inside the ingest transaction, after the batch is written: (replica, accepted ops,
+        # the registers they changed). The hub keeps its read models exactly in step this way.
+        self.observers: list[Callable[[SqliteReplica, Sequence[Op], Mapping[RegisterKey, Any]], None]] = []
         self._load_caches()
 
     # -- opening ----------------------------------------------------------------------------
@@ -180,15 +184,60 @@ class SqliteReplica:
     def ingest(self, ops: Iterable[Op], now_ms: int) -> IngestResult:
         """Fold a batch in, in one transaction; acknowledged (returned) only after commit."""
         self._now_ms = now_ms
-        with self._unit_of_work():
+        with self.transaction():
             return replica.ingest(self, ops, now_ms)
 
     def write(self, now_ms: int, entity: str, eid: str, action: str, field: str = "", value: Any = None,
               refs: Sequence[OpId] = ()) -> Op:
         """Author this node's next op; durable when this returns."""
         self._now_ms = now_ms
-        with self._unit_of_work():
+        with self.transaction():
             return replica.author(self, now_ms, entity, eid, action, field, value, refs)
+
+    def write_many(self, now_ms: int, changes: Iterable[tuple[Any, ...]]) -> list[Op]:
+        """Author several ops in one transaction: all recorded, or none. Each change is the
+        arguments of :meth:`write` after ``now_ms``: (entity, eid, action[, field[, value[, refs]]])."""
+        with self.transaction():
+            return [self.write(now_ms, *change) for change in changes]
+
+    def history_ops(self, keys: Iterable[tuple[str, str]]) -> list[Op]:
+        """The ops that rebuild the current state of these entities on a replica that has never
+        seen them: for each register, the ops its state is made of (the heads of an lww field,
+        every transition, live set tags, a record and its voids, the delete) — superseded writes
+        are left out. Counters need every delta; those are found by reading the log."""
+        wanted: set[tuple[str, int]] = set()
+        counters: set[tuple[str, str, str]] = set()
+        for entity, eid in keys:
+            for key, register in self._registers("WHERE entity = ? AND eid = ?", (entity, eid)):
+                ids = KINDS[key.kind].history(register)
+                if ids is None:
+                    counters.add((key.entity, key.eid, key.field))
+                else:
+                    wanted.update(ids)
+        found = self._fetch_ops(wanted)
+        if counters:
+            found.extend(op for op in self._scan_log() if (op.entity, op.eid, op.field) in counters)
+        found.sort(key=lambda op: (op.node, op.counter))
+        return found
+
+    def _fetch_ops(self, ids: set[tuple[str, int]]) -> list[Op]:
+        by_node: dict[str, set[int]] = {}
+        for node, counter in ids:
+            by_node.setdefault(node, set()).add(counter)
+        found: list[Op] = []
+        for node, counters in by_node.items():
+            ix = self._ix.get(node)
+            if ix is None:
+                continue
+            for (body,) in self.conn.execute(
+                "SELECT body FROM op_chunks WHERE node = ? AND hi >= ? AND lo <= ?", (ix, min(counters), max(counters))
+            ):
+                found.extend(op for op in self._decode(node, body) if op.counter in counters)
+        return found
+
+    def _scan_log(self) -> Iterator[Op]:
+        for node_ix, body in self.conn.execute("SELECT node, body FROM op_chunks ORDER BY seq"):
+            yield from self._decode(self._names[node_ix], body)
 
     def vector(self) -> dict[str, int]:
         return {node: counter for node, counter in self._contiguous.items() if counter}
@@ -459,6 +508,8 @@ class SqliteReplica:
         if clock != self._clock:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'clock'", (clock,))
             self._clock = clock
+        for observer in self.observers:
+            observer(self, accepted, registers)
 
     def clock(self) -> int:
         return self._clock
@@ -514,14 +565,27 @@ class SqliteReplica:
         ]
 
     @contextmanager
-    def _unit_of_work(self) -> Iterator[None]:
-        """One transaction; on any error the database and the in-memory caches roll back together."""
+    def transaction(self) -> Iterator[None]:
+        """A unit of work: everything inside commits together or not at all. Nests (inner
+        levels are savepoints), so ``ingest`` and ``write`` can run inside a caller's transaction.
+        On any error the database and the in-memory caches roll back together."""
+        outermost = self._depth == 0
+        savepoint = f"sp{self._depth}"
+        self.conn.execute("BEGIN IMMEDIATE" if outermost else f"SAVEPOINT {savepoint}")
+        self._depth += 1
         try:
-            with _transaction(self.conn):
-                yield
+            yield
         except BaseException:
+            self._depth -= 1
+            if outermost:
+                self.conn.execute("ROLLBACK")
+            else:
+                self.conn.execute(f"ROLLBACK TO {savepoint}")
+                self.conn.execute(f"RELEASE {savepoint}")
             self._load_caches()
             raise
+        self._depth -= 1
+        self.conn.execute("COMMIT" if outermost else f"RELEASE {savepoint}")
 
 
 @contextmanager

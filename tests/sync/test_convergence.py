@@ -153,3 +153,20 @@ def test_opening_a_replica_as_another_node_is_refused(tmp_path):
     SqliteReplica.open(tmp_path / "r.db", "tablet-1", REGISTRY).close()
     with pytest.raises(ValueError, match="replica of node 'tablet-1'"):
         SqliteReplica.open(tmp_path / "r.db", "tablet-2", REGISTRY)
+
+
+@given(op_sets())
+def test_history_ops_rebuild_the_same_state_on_a_replica_that_never_saw_the_entities(ops):
+    """What the hub sends a device when a job enters its scope: enough to agree, no more."""
+    with tempfile.TemporaryDirectory() as folder:
+        hub, device = open_replicas(folder, ("hub", "device"))
+        try:
+            hub.ingest(ops, FAR_FUTURE_MS)
+            entities = {(op.entity, op.eid) for op in ops}
+            history = hub.history_ops(entities)
+            assert {op.id for op in history} <= {op.id for op in ops}
+            device.ingest(history, FAR_FUTURE_MS)
+            assert device.canonical() == hub.canonical()
+        finally:
+            hub.close()
+            device.close()
