@@ -21,6 +21,8 @@ from .replica import IngestResult
 from .vv import plan_push
 
 PROTOCOL_VERSION = 1
+# How a hub announces itself on the local network (mDNS / DNS-SD), and how agents look for it.
+SERVICE_TYPE = "_fieldsync._tcp.local."
 DEFAULT_BATCH = 1000
 MAX_BATCH = 5000
 

@@ -153,6 +153,19 @@ def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int) -> IngestRes
     return result
 
 
+def quarantine(storage: ReplicaStorage, rejected: Iterable[tuple[Op, Rejection]]) -> list[tuple[OpId, Rejection]]:
+    """Keep ops refused by a rule outside the engine (a device's write policy) in quarantine,
+    like any invalid op: reported back now, and again if they are sent again. Ops already held
+    are left as they are."""
+    pairs = list(rejected)
+    held = storage.held([(op.node, op.counter) for op, _ in pairs])
+    fresh = [(op, rejection) for op, rejection in pairs if (op.node, op.counter) not in held]
+    if fresh:
+        storage.save([], {}, fresh, storage.clock())
+    reported = [(OpId(*op_id), r) for op_id, r in held.items() if r is not None]
+    return reported + [(op.id, rejection) for op, rejection in fresh]
+
+
 def author(storage: ReplicaStorage, now_ms: int, entity: str, eid: str, action: str,
            field: str = ENTITY_FIELD, value: Any = None, refs: Sequence[OpId] = ()) -> Op:
     """Create this node's next op and fold it in. ``refs`` is worked out here where the kind

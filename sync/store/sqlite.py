@@ -194,6 +194,17 @@ class SqliteReplica:
         with self.transaction():
             return replica.author(self, now_ms, entity, eid, action, field, value, refs)
 
+    def quarantine(self, rejected: Iterable[tuple[Op, Rejection]], now_ms: int) -> list[tuple[OpId, Rejection]]:
+        """Keep ops refused by a policy outside the engine in quarantine (see replica.quarantine)."""
+        self._now_ms = now_ms
+        with self.transaction():
+            return replica.quarantine(self, rejected)
+
+    def log_end(self) -> int:
+        """The cursor just past the last op held: ``ops_since(log_end())`` returns nothing yet."""
+        top = self.conn.execute("SELECT max(seq) FROM op_chunks").fetchone()[0] or 0
+        return (top + 1) << CURSOR_BITS
+
     def write_many(self, now_ms: int, changes: Iterable[tuple[Any, ...]]) -> list[Op]:
         """Author several ops in one transaction: all recorded, or none. Each change is the
         arguments of :meth:`write` after ``now_ms``: (entity, eid, action[, field[, value[, refs]]])."""

@@ -1,0 +1,63 @@
+"""Hub configuration: from the factory's argument, else the environment (``FIELDSYNC_*``), else defaults."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from sync.hlc import DEFAULT_MAX_AHEAD_MS
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class HubConfig:
+    database: Path = Path("var/hub.db")
+    blob_dir: Path | None = None  # default: <database folder>/blobs
+    node: str = "hub"
+    max_ahead_ms: int = DEFAULT_MAX_AHEAD_MS
+    # A device whose clock is off by more than this is flagged (its ops still sync: the agent
+    # stamps them with the offset the hub measured).
+    skew_flag_ms: int = 2 * 60 * 1000
+    enrolment_ttl_s: int = 24 * 3600
+    max_blob_bytes: int = 200 * 1024 * 1024
+    max_chunk_bytes: int = 4 * 1024 * 1024
+    max_request_bytes: int = 32 * 1024 * 1024
+    zeroconf: bool = False
+    zeroconf_interfaces: list[str] = field(default_factory=lambda: ["127.0.0.1"])
+    clock: Callable[[], int] = wall_clock_ms
+
+    @property
+    def blobs(self) -> Path:
+        return self.blob_dir or self.database.parent / "blobs"
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> HubConfig:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            env_name = f"FIELDSYNC_{spec.name.upper()}"
+            if env_name in environ and spec.name != "clock":
+                values[spec.name] = _parse(spec.name, environ[env_name])
+        values.update(overrides or {})
+        for path_field in ("database", "blob_dir"):
+            if values.get(path_field) is not None:
+                values[path_field] = Path(values[path_field])
+        return cls(**values)
+
+
+def _parse(name: str, text: str) -> Any:
+    if name in ("max_ahead_ms", "skew_flag_ms", "enrolment_ttl_s", "max_blob_bytes", "max_chunk_bytes",
+                "max_request_bytes"):
+        return int(text)
+    if name == "zeroconf":
+        return text.lower() in ("1", "true", "yes", "on")
+    if name == "zeroconf_interfaces":
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return text

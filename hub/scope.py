@@ -1,0 +1,168 @@
+"""What each device receives (its scope) and what it may change (its write policy).
+
+A technician's tablet receives its assigned jobs with their work order, ticket, customer, site,
+asset (and the asset's service history), contract and SLA policy; the records of those jobs; the
+parts catalogue; its van's stock. A van-stock terminal receives its van's stock and the jobs of the
+technicians who work from the van. A job reassigned away stops flowing: it leaves the scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import orjson
+
+from sync.ops import APPEND, INCR, MOVE, SET, VOID, Op
+from sync.replica import Rejection
+
+from .auth import Device
+from .links import Links
+from .store import HubStore
+
+# What happens on site: records that hang off a job, and the ticket's comment thread.
+JOB_RECORDS = ("check_event", "time_log", "part_usage", "checklist_step", "attachment", "signature")
+# Entity types every device receives whole: the catalogue and reference data.
+WHOLE_TYPES = frozenset({"item"})
+# The job fields a technician changes from the field; assignment and scheduling stay with dispatch.
+TECHNICIAN_JOB_FIELDS = frozenset({"status", "completion_notes", "problem"})
+
+
+@dataclass
+class Scope:
+    """Entities a device holds or should hold. ``types`` are entity types held whole; an empty
+    Scope is what a device that never synced holds."""
+
+    entities: set[tuple[str, str]] = field(default_factory=set)
+    types: frozenset[str] = frozenset()
+    jobs: set[str] = field(default_factory=set)
+    tickets: set[str] = field(default_factory=set)
+    vans: set[str] = field(default_factory=set)
+
+    def contains(self, entity: str, eid: str) -> bool:
+        return entity in self.types or (entity, eid) in self.entities
+
+    def dumps(self) -> str:
+        return orjson.dumps({
+            "entities": sorted(self.entities), "types": sorted(self.types), "jobs": sorted(self.jobs),
+            "tickets": sorted(self.tickets), "vans": sorted(self.vans),
+        }).decode()
+
+    @classmethod
+    def loads(cls, text: str | None) -> Scope:
+        if not text:
+            return cls()
+        data = orjson.loads(text)
+        return cls({tuple(e) for e in data["entities"]}, frozenset(data["types"]), set(data["jobs"]),
+                   set(data["tickets"]), set(data["vans"]))
+
+    def union(self, other: Scope) -> Scope:
+        return Scope(self.entities | other.entities, self.types | other.types, self.jobs | other.jobs,
+                     self.tickets | other.tickets, self.vans | other.vans)
+
+
+def compute_scope(store: HubStore, device: Device) -> Scope:
+    links = store.links
+    if device.kind == "technician":
+        technicians = {device.technician_id} if device.technician_id else set()
+        vans = links.targets("technician", technicians, "van_id")
+    else:
+        vans = {device.van_id} if device.van_id else set()
+        technicians = links.sources("technician", "van_id", vans)
+    jobs = links.sources("job", "technician_id", technicians)
+    return _job_scope(links, jobs, technicians, vans)
+
+
+def _job_scope(links: Links, jobs: set[str], technicians: set[str], vans: set[str]) -> Scope:
+    work_orders = links.targets("job", jobs, "work_order_id")
+    tickets = links.targets("job", jobs, "ticket_id") | links.targets("work_order", work_orders, "ticket_id")
+    customers = links.targets("ticket", tickets, "customer_id")
+    sites = links.targets("ticket", tickets, "site_id")
+    assets = links.targets("ticket", tickets, "asset_id")
+    contracts = links.targets("ticket", tickets, "contract_id")
+    policies = links.targets("contract", contracts, "sla_policy_id")
+    # The asset's service history: earlier tickets on the same equipment, their work orders and
+    # jobs, and the parts those jobs used.
+    past_tickets = links.sources("ticket", "asset_id", assets) - tickets
+    past_orders = links.sources("work_order", "ticket_id", past_tickets)
+    past_jobs = links.sources("job", "work_order_id", past_orders)
+    entities: set[tuple[str, str]] = set()
+
+    def add(entity: str, eids: Iterable[str]) -> None:
+        entities.update((entity, eid) for eid in eids)
+
+    add("job", jobs | past_jobs)
+    add("work_order", work_orders | past_orders)
+    add("ticket", tickets | past_tickets)
+    add("customer", customers | links.targets("ticket", past_tickets, "customer_id"))
+    add("site", sites)
+    add("asset", assets)
+    add("contract", contracts)
+    add("sla_policy", policies)
+    add("technician", technicians)
+    add("stock_location", vans)
+    entities |= links.referrers("job_id", jobs, JOB_RECORDS)
+    entities |= links.referrers("job_id", past_jobs, ("part_usage",))
+    entities |= links.referrers("ticket_id", tickets, ("ticket_comment",))
+    entities |= links.referrers("location_id", vans, ("stock", "stock_move"))
+    return Scope(entities, WHOLE_TYPES, set(jobs), set(tickets), set(vans))
+
+
+def check_write(store: HubStore, device: Device, scope: Scope, op: Op) -> Rejection | None:
+    """Whether ``device`` may author ``op``; a Rejection (kept in quarantine) if not.
+
+    ``scope`` should be what the device may still be acting on: its current scope together with
+    the one it last synced, so work recorded offline on a job reassigned meanwhile is accepted.
+    """
+    if op.entity == "job":
+        if op.eid not in scope.jobs:
+            return Rejection("eid", f"job {op.eid} is not assigned to this device")
+        if device.kind != "technician" or op.action not in (SET, MOVE) or op.field not in TECHNICIAN_JOB_FIELDS:
+            return Rejection("field", f"a device may change only {', '.join(sorted(TECHNICIAN_JOB_FIELDS))} of a job")
+        return None
+    if op.entity in JOB_RECORDS or op.entity == "ticket_comment":
+        return _check_record(store, device, scope, op)
+    if op.entity in ("stock", "stock_move"):
+        return _check_stock(store, device, scope, op)
+    return Rejection("entity", f"a {device.kind} device may not change {op.entity} records")
+
+
+def _check_record(store: HubStore, device: Device, scope: Scope, op: Op) -> Rejection | None:
+    if op.action == VOID:
+        return _check_own_void(store, device, op)
+    if op.action != APPEND:
+        return Rejection("action", "records are created whole and corrected by voids")
+    parent_field, parents = ("ticket_id", scope.tickets) if op.entity == "ticket_comment" else ("job_id", scope.jobs)
+    parent = op.value.get(parent_field) if isinstance(op.value, dict) else None
+    if parent not in parents:
+        return Rejection(parent_field, f"{parent!r} is not a job or ticket this device works on")
+    if op.entity == "part_usage":
+        # Parts from another van are recorded (the technician is never blocked); the hub's
+        # inventory engine raises the stock exception. Nothing to refuse here.
+        return None
+    return None
+
+
+def _check_own_void(store: HubStore, device: Device, op: Op) -> Rejection | None:
+    target = op.refs[0] if op.refs else None
+    if target is None or target.node != device.node:
+        return Rejection("refs", "a device may void only records it created itself")
+    return None
+
+
+def _check_stock(store: HubStore, device: Device, scope: Scope, op: Op) -> Rejection | None:
+    if op.entity == "stock":
+        location = op.eid.split(":", 1)[0]
+        if location not in scope.vans:
+            return Rejection("eid", f"stock of {location} belongs to another van")
+        if op.action == INCR and op.field == "on_hand":
+            return None
+        if op.action == SET and op.field in ("location_id", "sku"):
+            return None
+        return Rejection("field", "a device changes a van's stock only through on_hand deltas")
+    if op.action == VOID:
+        return _check_own_void(store, device, op)
+    location = op.value.get("location_id") if isinstance(op.value, dict) else None
+    if op.action != APPEND or location not in scope.vans:
+        return Rejection("location_id", f"{location!r} is not this device's van")
+    return None

@@ -1,0 +1,61 @@
+"""The hub's store: its replica (node ``hub``) plus the hub's own tables, in one SQLite file.
+
+One writer per file: every access goes through one connection under one lock, and every change
+happens inside :meth:`HubStore.unit_of_work`, which commits everything or nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from schema import REGISTRY
+from schema.migrations import migrate
+from sync.ops import Op
+from sync.store import SqliteReplica
+
+from .config import HubConfig
+from .links import Links, update_links
+
+
+class HubStore:
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        config.database.parent.mkdir(parents=True, exist_ok=True)
+        config.blobs.mkdir(parents=True, exist_ok=True)
+        self.replica = SqliteReplica.open(config.database, config.node, REGISTRY, max_ahead_ms=config.max_ahead_ms)
+        self.conn = self.replica.conn
+        self.lock = threading.RLock()
+        with self.lock, self.replica.transaction():
+            migrate(self.conn)
+        self.replica.observers.append(update_links)
+        self.links = Links(self.conn)
+
+    def now_ms(self) -> int:
+        return self.config.clock()
+
+    def now_iso(self) -> str:
+        return datetime.fromtimestamp(self.now_ms() / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[HubStore]:
+        """Exclusive access and one transaction: commits on success, rolls back on any error."""
+        with self.lock, self.replica.transaction():
+            yield self
+
+    @contextmanager
+    def reading(self) -> Iterator[HubStore]:
+        with self.lock:
+            yield self
+
+    def write(self, changes: Iterable[tuple[Any, ...]]) -> list[Op]:
+        """Hub-authored ops (office edits, engine output), recorded together."""
+        with self.lock:
+            return self.replica.write_many(self.now_ms(), changes)
+
+    def close(self) -> None:
+        with self.lock:
+            self.replica.close()

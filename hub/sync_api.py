@@ -1,0 +1,228 @@
+"""The sync API devices talk to: hello (clock and state), push (their ops), pull (ops in scope).
+
+Every request is authenticated by the device token. Pushed ops must be authored by the device's
+own node (else the whole batch is refused: 403, nothing stored); ops outside what the device may
+change are kept in quarantine with the reason and reported back, the rest are merged in one
+transaction. Pulls return ops since the device's cursor, filtered to its scope; when entities
+enter its scope (a job assigned to it) their history comes first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+from marshmallow import Schema, fields, validate
+
+from sync.errors import InvalidOp
+from sync.ops import Op, from_wire, to_wire
+from sync.protocol import MAX_BATCH, PROTOCOL_VERSION
+
+from .auth import Device, current_store, device_required, get_device
+from .errors import ApiError
+from .scope import Scope, check_write, compute_scope
+from .store import HubStore
+
+bp = Blueprint("sync_api", __name__, url_prefix="/api/v1/sync")
+
+
+class HelloSchema(Schema):
+    device_now_ms = fields.Integer(required=True, validate=validate.Range(min=0))
+    clock_offset_ms = fields.Integer(allow_none=True, load_default=None)
+    agent_version = fields.String(load_default=None, validate=validate.Length(max=40))
+    protocol = fields.Integer(load_default=PROTOCOL_VERSION)
+
+
+class PushSchema(Schema):
+    ops = fields.List(fields.Raw(), required=True, validate=validate.Length(max=MAX_BATCH))
+
+
+class PullSchema(Schema):
+    cursor = fields.Integer(required=True, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=1000, validate=validate.Range(1, MAX_BATCH))
+
+
+def _json_body(schema: Schema) -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object", [("body", "send Content-Type: application/json")])
+    return schema.load(data)
+
+
+@bp.post("/hello")
+@device_required
+def hello():
+    data = _json_body(HelloSchema())
+    if data["protocol"] != PROTOCOL_VERSION:
+        raise ApiError(409, "protocol version mismatch", [("protocol", f"this hub speaks {PROTOCOL_VERSION}")],
+                       hint="upgrade the agent (or the hub) so both speak the same protocol")
+    store = current_store()
+    device: Device = g.device
+    now = store.now_ms()
+    # The device's own estimate (NTP-style, from its last round trip) is better than ours,
+    # which includes the network delay; use ours only until it has one.
+    offset = data["clock_offset_ms"] if data["clock_offset_ms"] is not None else now - data["device_now_ms"]
+    with store.unit_of_work():
+        store.conn.execute(
+            "UPDATE devices SET clock_offset_ms = ?, skewed = ?, last_seen_at = ?, agent_version = "
+            "coalesce(?, agent_version) WHERE node = ?",
+            (offset, int(abs(offset) > store.config.skew_flag_ms), store.now_iso(), data["agent_version"],
+             device.node),
+        )
+    return jsonify({
+        "ok": True, "protocol": PROTOCOL_VERSION, "hub_node": store.replica.node, "hub_now_ms": now,
+        "node": device.node, "kind": device.kind, "technician_id": device.technician_id, "van_id": device.van_id,
+        "hub_has": store.replica.vector().get(device.node, 0), "max_ahead_ms": store.config.max_ahead_ms,
+        "clock_offset_ms": offset,
+    })
+
+
+@bp.post("/push")
+@device_required
+def push():
+    data = _json_body(PushSchema())
+    store = current_store()
+    device: Device = g.device
+    ops: list[Op] = []
+    malformed: list[tuple[str, str]] = []
+    for index, raw in enumerate(data["ops"]):
+        try:
+            ops.append(from_wire(raw))
+        except InvalidOp as exc:
+            malformed.append((f"ops.{index}.{exc.field}", exc.reason))
+    if malformed:
+        raise ApiError(400, "malformed ops in the batch; nothing was stored", malformed,
+                       hint="this is a bug in the sending agent: report it with the batch")
+    forged = [(f"ops.{i}.node", f"{op.node!r} is not this device ({device.node})")
+              for i, op in enumerate(ops) if op.node != device.node]
+    if forged:
+        raise ApiError(403, "a device may push only ops it authored itself; nothing was stored", forged,
+                       hint="push from the device that recorded the work")
+    with store.unit_of_work():
+        writable = _write_scope(store, device)
+        refused = []
+        allowed = []
+        for op in ops:
+            rejection = check_write(store, device, writable, op)
+            if rejection is None:
+                allowed.append(op)
+            else:
+                refused.append((op, rejection))
+        result = store.replica.ingest(allowed, store.now_ms())
+        rejected = result.rejected + store.replica.quarantine(refused, store.now_ms())
+        store.conn.execute(
+            "UPDATE devices SET pushed = pushed + ?, rejected = rejected + ?, last_sync_at = ?, last_seen_at = ? "
+            "WHERE node = ?",
+            (len(result.accepted), len(rejected), store.now_iso(), store.now_iso(), device.node),
+        )
+        store.conn.execute(
+            "INSERT INTO sync_log (node, at, kind, ops, accepted, rejected, clock_offset_ms) VALUES (?,?,?,?,?,?,?)",
+            (device.node, store.now_iso(), "push", len(ops), len(result.accepted), len(rejected),
+             device.clock_offset_ms),
+        )
+    return jsonify({
+        "ok": True,
+        "accepted": len(result.accepted),
+        "duplicates": result.duplicates,
+        "rejected": [{"id": [op_id.node, op_id.counter], "field": r.field, "reason": r.reason}
+                     for op_id, r in rejected],
+        "hub_has": store.replica.vector().get(device.node, 0),
+    })
+
+
+def _write_scope(store: HubStore, device: Device) -> Scope:
+    """What the device may act on: what it holds now, what it last synced, what it was offered —
+    so work done offline on a job reassigned meanwhile is still accepted."""
+    current = compute_scope(store, device)
+    return current.union(Scope.loads(device.acked_scope)).union(Scope.loads(device.offered_scope))
+
+
+@bp.post("/pull")
+@device_required
+def pull():
+    data = _json_body(PullSchema())
+    store = current_store()
+    with store.unit_of_work():
+        reply = _pull(store, g.device, data["cursor"], data["limit"])
+        store.conn.execute(
+            "INSERT INTO sync_log (node, at, kind, ops, clock_offset_ms) VALUES (?,?,?,?,?)",
+            (g.device.node, store.now_iso(), "pull", len(reply["ops"]), g.device.clock_offset_ms),
+        )
+        store.conn.execute(
+            "UPDATE devices SET pulled = pulled + ?, last_sync_at = ?, last_seen_at = ? WHERE node = ?",
+            (len(reply["ops"]), store.now_iso(), store.now_iso(), g.device.node),
+        )
+    return jsonify(reply)
+
+
+def _pull(store: HubStore, device: Device, cursor: int, limit: int) -> dict[str, Any]:
+    replica = store.replica
+    if device.offered_cursor is not None and cursor == device.offered_cursor:
+        # The device got our last reply: what we offered is what it holds now.
+        store.conn.execute(
+            "UPDATE devices SET acked_cursor = offered_cursor, acked_scope = offered_scope WHERE node = ?",
+            (device.node,),
+        )
+        device = get_device(store, device.node)
+    # A device asking from the start holds nothing we can count on (new, reinstalled, restored).
+    held = Scope.loads(device.acked_scope) if cursor > 0 else Scope()
+    scope = compute_scope(store, device)
+    added = sorted(scope.entities - held.entities)
+    new_types = sorted(scope.types - held.types)
+    if added or new_types:
+        return _send_history(store, device, cursor, limit, held, scope, added, new_types)
+
+    ops: list[Op] = []
+    next_cursor = cursor
+    end = replica.log_end()
+    # Read the log in windows until the reply is full or the log ends; most ops may belong to
+    # other devices' scopes, so a window can shrink to nothing after filtering.
+    while len(ops) < limit and next_cursor < end:
+        window, next_cursor = replica.ops_since(next_cursor, limit)
+        if not window:
+            break
+        ops.extend(op for op in window if op.node != device.node
+                   and (scope.contains(op.entity, op.eid) or held.contains(op.entity, op.eid)))
+    left = sorted(held.entities - scope.entities)
+    _offer(store, device, next_cursor, scope)
+    return {
+        "ok": True, "ops": [to_wire(op) for op in ops], "cursor": next_cursor, "more": next_cursor < end,
+        "left_scope": [list(e) for e in left], "history": False, "hub_now_ms": store.now_ms(),
+    }
+
+
+def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held: Scope, scope: Scope,
+                  added: list[tuple[str, str]], new_types: list[str]) -> dict[str, Any]:
+    """Entities that entered the scope arrive whole (their current state), a page at a time."""
+    replica = store.replica
+    wanted = list(added)
+    for entity in new_types:
+        wanted.extend((entity, eid) for eid in replica.entity_ids(entity))
+    sent: list[tuple[str, str]] = []
+    ops: list[Op] = []
+    for entity, eid in wanted:
+        history = [op for op in replica.history_ops([(entity, eid)]) if op.node != device.node]
+        if ops and len(ops) + len(history) > limit:
+            break
+        ops.extend(history)
+        sent.append((entity, eid))
+    finished = len(sent) == len(wanted)
+    if finished:
+        offered = Scope(held.entities | scope.entities, held.types | scope.types, scope.jobs, scope.tickets,
+                        scope.vans)
+    else:
+        offered = Scope(held.entities | set(sent), held.types, held.jobs, held.tickets, held.vans)
+    # A device that held nothing now has the current state of everything in its scope: the log
+    # before this moment has nothing more to give it, so its cursor jumps to the end.
+    next_cursor = max(cursor, replica.log_end()) if not held.entities and not held.types else cursor
+    _offer(store, device, next_cursor, offered)
+    return {
+        "ok": True, "ops": [to_wire(op) for op in ops], "cursor": next_cursor, "more": True, "left_scope": [],
+        "history": True, "hub_now_ms": store.now_ms(),
+    }
+
+
+def _offer(store: HubStore, device: Device, cursor: int, scope: Scope) -> None:
+    store.conn.execute(
+        "UPDATE devices SET offered_cursor = ?, offered_scope = ? WHERE node = ?", (cursor, scope.dumps(), device.node)
+    )
