@@ -1,0 +1,98 @@
+"""The sync API as a device meets it: enrol, hello, pull its scope, push its work."""
+
+from sync import hlc
+from sync.ops import APPEND, MOVE, SET, Op, to_wire
+
+from .conftest import NOW_MS
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def pull_all(client, token, cursor=0, limit=1000):
+    ops = []
+    while True:
+        reply = client.post("/api/v1/sync/pull", json={"cursor": cursor, "limit": limit}, headers=bearer(token)).json
+        ops.extend(reply["ops"])
+        cursor = reply["cursor"]
+        if not reply["more"]:
+            return ops, cursor, reply
+
+
+def test_a_new_tablet_receives_its_job_and_everything_the_visit_needs(client, device):
+    _, token = device
+    ops, _, _ = pull_all(client, token, limit=7)
+    received = {(op[3], op[4]) for op in ops}
+    for wanted in [("job", "job-1"), ("work_order", "wo-1"), ("ticket", "tkt-1"), ("customer", "cust-1"),
+                   ("site", "site-1"), ("asset", "asset-1"), ("technician", "tech-1"), ("item", "CAP-45"),
+                   ("stock", "van-7:CAP-45"), ("stock_location", "van-7")]:
+        assert wanted in received
+
+
+def test_a_job_assigned_to_someone_else_never_reaches_the_tablet(client, seeded, device):
+    seeded.write([("job", "job-2", SET, "work_order_id", "wo-1"), ("job", "job-2", SET, "technician_id", "tech-9")])
+    ops, _, _ = pull_all(client, device[1])
+    assert ("job", "job-2") not in {(op[3], op[4]) for op in ops}
+
+
+def test_reassigning_a_job_away_tells_the_tablet_once_then_stops(client, seeded, device):
+    _, token = device
+    _, cursor, _ = pull_all(client, token)
+    seeded.write([("job", "job-1", SET, "technician_id", "tech-9")])
+    ops, cursor, last = pull_all(client, token, cursor)
+    assert ["job", "job-1", "technician_id"] in [[op[3], op[4], op[6]] for op in ops]
+    seeded.write([("job", "job-1", SET, "completion_notes", "seen by tech-9 only")])
+    ops, _, last = pull_all(client, token, cursor)
+    assert ops == []
+
+
+def test_pushed_work_is_merged_and_refusals_are_reported_with_their_reason(client, seeded, device):
+    dev, token = device
+    now = NOW_MS
+    ops = [
+        Op(dev.node, 1, hlc.pack(now), "job", "job-1", MOVE, "status", "accepted"),
+        Op(dev.node, 2, hlc.pack(now + 1), "time_log", "tl-1", APPEND, "", {
+            "job_id": "job-1", "technician_id": "tech-1", "started_at": "2026-11-27T09:00:00Z",
+            "ended_at": "2026-11-27T10:00:00Z"}),
+        Op(dev.node, 3, hlc.pack(now + 2), "customer", "cust-1", SET, "name", "not yours to change"),
+    ]
+    reply = client.post("/api/v1/sync/push", json={"ops": [to_wire(op) for op in ops]}, headers=bearer(token)).json
+    assert reply["accepted"] == 2
+    assert reply["rejected"] == [{"id": [dev.node, 3], "field": "entity",
+                                  "reason": "a technician device may not change customer records"}]
+    assert reply["hub_has"] == 3
+    assert seeded.replica.entity("job", "job-1")["status"] == "accepted"
+    assert seeded.replica.entity("customer", "cust-1")["name"] == "Harbour Hotel"
+    again = client.post("/api/v1/sync/push", json={"ops": [to_wire(op) for op in ops]}, headers=bearer(token)).json
+    assert again["accepted"] == 0 and again["duplicates"] == 2 and len(again["rejected"]) == 1
+
+
+def test_ops_forged_as_another_node_are_refused_whole_and_nothing_is_stored(client, seeded, device):
+    dev, token = device
+    before = seeded.replica.canonical()
+    ops = [Op(dev.node, 1, hlc.pack(NOW_MS), "job", "job-1", MOVE, "status", "accepted"),
+           Op("hub", 999, hlc.pack(NOW_MS), "job", "job-1", SET, "technician_id", "tech-1")]
+    reply = client.post("/api/v1/sync/push", json={"ops": [to_wire(op) for op in ops]}, headers=bearer(token))
+    assert reply.status_code == 403
+    assert reply.json["errors"] == [{"field": "ops.1.node", "reason": f"'hub' is not this device ({dev.node})"}]
+    assert seeded.replica.canonical() == before
+
+
+def test_a_revoked_tablet_is_refused_at_once(client, seeded, device):
+    from hub import auth
+
+    dev, token = device
+    auth.revoke_device(seeded, dev.node)
+    reply = client.post("/api/v1/sync/pull", json={"cursor": 0}, headers=bearer(token))
+    assert reply.status_code == 401
+    assert reply.json["error"] == "this device has been revoked"
+
+
+def test_malformed_batches_are_answered_400_naming_the_field(client, device):
+    _, token = device
+    reply = client.post("/api/v1/sync/push", json={"ops": [["dev", 0, 1]]}, headers=bearer(token))
+    assert reply.status_code == 400
+    assert reply.json["errors"][0]["field"] == "ops.0.op"
+    reply = client.post("/api/v1/sync/push", json={"ops": "nope"}, headers=bearer(token))
+    assert reply.status_code == 400 and reply.json["errors"][0]["field"] == "ops"
