@@ -1,0 +1,362 @@
+"""The technician's agent: a local replica that records everything offline and syncs with the hub.
+
+An agent lives in a home folder: ``agent.json`` (hub address, node id, token — readable by the
+owner only), ``device.db`` (the SQLite replica and the agent's own tables) and ``blobs/`` (photos
+and signatures, content-addressed). Every action is committed to ``device.db`` (WAL,
+``synchronous=FULL``) before the call returns; syncing never asks anyone to resolve anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from schema import REGISTRY
+from sync.errors import SyncError
+from sync.ops import Op, from_wire, to_wire
+from sync.protocol import PROTOCOL_VERSION
+from sync.store import SqliteReplica
+
+from .transport import HttpTransport, HubRefused, HubTransport, with_retries
+
+VERSION = "0.1.0"
+BLOB_CHUNK = 256 * 1024
+PUSH_BATCH = 500
+PULL_BATCH = 1000
+
+_AGENT_DDL = (
+    "CREATE TABLE IF NOT EXISTS agent_state (key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS blob_queue (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, mime TEXT, "
+    "added_at TEXT NOT NULL, uploaded_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS hub_rejections (node TEXT NOT NULL, counter INTEGER NOT NULL, field TEXT, "
+    "reason TEXT, at TEXT, PRIMARY KEY (node, counter))",
+    "CREATE TABLE IF NOT EXISTS left_scope (entity TEXT NOT NULL, eid TEXT NOT NULL, at TEXT NOT NULL, "
+    "PRIMARY KEY (entity, eid))",
+)
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class NotEnrolled(SyncError):
+    """The home folder holds no enrolled agent."""
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(f"no enrolled agent in {home}",
+                         hint="run 'fieldsync-agent enrol --code CODE [--hub URL]' first")
+
+
+@dataclass
+class AgentConfig:
+    hub_url: str
+    node: str
+    token: str
+    kind: str
+    technician_id: str | None
+    van_id: str | None
+    hub_node: str
+    device_name: str
+    zeroconf_interfaces: list[str] = field(default_factory=lambda: ["127.0.0.1"])
+
+    @classmethod
+    def read(cls, home: Path) -> AgentConfig:
+        path = home / "agent.json"
+        if not path.exists():
+            raise NotEnrolled(home)
+        return cls(**json.loads(path.read_text()))
+
+    def write(self, home: Path) -> None:
+        path = home / "agent.json"
+        # The token is a credential: readable by the device's owner only.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(asdict(self), handle, indent=2)
+
+
+@dataclass
+class SyncSummary:
+    pushed: int = 0
+    accepted: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    blobs_uploaded: int = 0
+    blob_errors: list[dict[str, str]] = field(default_factory=list)
+    pulled: int = 0
+    left_scope: list[list[str]] = field(default_factory=list)
+    clock_offset_ms: int = 0
+    retries: int = 0
+
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+class Agent:
+    def __init__(self, home: Path, config: AgentConfig, transport: HubTransport | None = None,
+                 wall: Callable[[], int] = wall_clock_ms, sleep: Callable[[float], None] = time.sleep,
+                 attempts: int = 5) -> None:
+        self.home = home
+        self.config = config
+        self.transport = transport or HttpTransport(config.hub_url)
+        self.wall = wall
+        self.sleep = sleep
+        self.attempts = attempts
+        self.replica = SqliteReplica.open(home / "device.db", config.node, REGISTRY)
+        with self.replica.transaction():
+            for statement in _AGENT_DDL:
+                self.replica.conn.execute(statement)
+
+    # -- life cycle ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, home: str | Path, **kwargs: Any) -> Agent:
+        home = Path(home)
+        return cls(home, AgentConfig.read(home), **kwargs)
+
+    @classmethod
+    def enrol(cls, home: str | Path, hub_url: str, code: str, device_name: str | None = None,
+              transport: HubTransport | None = None, **kwargs: Any) -> Agent:
+        """Trade a one-time code for this device's identity; the home folder is created."""
+        home = Path(home)
+        if (home / "agent.json").exists():
+            raise SyncError(f"{home} already holds an enrolled agent",
+                            hint="use another --home, or remove that folder to enrol again")
+        link = transport or HttpTransport(hub_url)
+        reply = link.call("POST", "/api/v1/enrol", json={
+            "code": code, "device_name": device_name, "agent_version": VERSION})
+        home.mkdir(parents=True, exist_ok=True)
+        config = AgentConfig(
+            hub_url=hub_url, node=reply["node"], token=reply["token"], kind=reply["kind"],
+            technician_id=reply.get("technician_id"), van_id=reply.get("van_id"), hub_node=reply["hub_node"],
+            device_name=reply.get("name") or device_name or reply["node"],
+        )
+        config.write(home)
+        agent = cls(home, config, transport=link, **kwargs)
+        agent._set_state("clock_offset_ms", int(reply["hub_now_ms"]) - agent.wall())
+        return agent
+
+    def close(self) -> None:
+        self.replica.close()
+        close = getattr(self.transport, "close", None)
+        if close:
+            close()
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- clock ----------------------------------------------------------------------------------
+    @property
+    def clock_offset_ms(self) -> int:
+        return int(self._state("clock_offset_ms", 0))
+
+    def now_ms(self) -> int:
+        """The hub's time as this device best knows it: its own clock, corrected by the offset
+        measured at the last sync. Ops are stamped with it so a wrong tablet clock is harmless."""
+        return self.wall() + self.clock_offset_ms
+
+    def device_time(self) -> str:
+        """What this device's clock says, as recorded in business times (the hub corrects them)."""
+        return datetime.fromtimestamp(self.wall() / 1000, tz=UTC).isoformat(timespec="seconds")
+
+    # -- recording --------------------------------------------------------------------------------
+    def write(self, changes: Iterable[tuple[Any, ...]]) -> list[Op]:
+        """Record changes as this device's ops, all together, durably, before returning."""
+        return self.replica.write_many(self.now_ms(), changes)
+
+    def store_blob(self, source: str | Path, mime: str) -> tuple[str, int]:
+        """Copy a file into the blob folder under its SHA-256 and queue it for upload."""
+        source = Path(source)
+        hasher = hashlib.sha256()
+        with open(source, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                hasher.update(block)
+        digest = hasher.hexdigest()
+        target = self.blob_path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            temporary = target.with_suffix(".part")
+            shutil.copyfile(source, temporary)
+            with open(temporary, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
+        size = target.stat().st_size
+        with self.replica.transaction():
+            self.replica.conn.execute(
+                "INSERT OR IGNORE INTO blob_queue (sha256, size, mime, added_at) VALUES (?,?,?,?)",
+                (digest, size, mime, self.device_time()),
+            )
+        return digest, size
+
+    def blob_path(self, sha256: str) -> Path:
+        return self.home / "blobs" / sha256[:2] / sha256
+
+    # -- sync -------------------------------------------------------------------------------------
+    def sync(self, progress: Progress | None = None) -> SyncSummary:
+        """Push this device's work, upload its blobs, pull what is new in its scope. Retries with
+        backoff while the hub is unreachable; whatever was acknowledged stays acknowledged, and a
+        sync cut short resumes where it stopped."""
+        summary = SyncSummary()
+        hub_has = self._hello(summary)
+        hub_has = self._push(hub_has, summary, progress)
+        self._upload_blobs(summary, progress)
+        self._pull(summary, progress)
+        self._set_state("last_sync_at", self.device_time())
+        self._set_state("hub_has", hub_has)
+        return summary
+
+    def _call(self, summary: SyncSummary, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        def retried(attempt: int, error: Exception) -> None:
+            summary.retries += 1
+
+        return with_retries(lambda: self.transport.call(method, path, token=self.config.token, **kwargs),
+                            attempts=self.attempts, sleep=self.sleep, on_retry=retried)
+
+    def _hello(self, summary: SyncSummary) -> int:
+        sent = self.wall()
+        reply = self._call(summary, "POST", "/api/v1/sync/hello", json={
+            "device_now_ms": sent, "clock_offset_ms": self._state("clock_offset_ms", None),
+            "agent_version": VERSION, "protocol": PROTOCOL_VERSION})
+        received = self.wall()
+        # NTP-style: the hub read its clock about halfway through the round trip.
+        offset = int(reply["hub_now_ms"]) - (sent + received) // 2
+        self._set_state("clock_offset_ms", offset)
+        summary.clock_offset_ms = offset
+        self._set_state("hub_has", int(reply["hub_has"]))
+        return int(reply["hub_has"])
+
+    def _push(self, hub_has: int, summary: SyncSummary, progress: Progress | None) -> int:
+        mine = self.config.node
+        total = max(0, self.replica.max_counters().get(mine, 0) - hub_has)
+        while True:
+            # Only this device's own ops go up: the hub is the source of everyone else's.
+            after = {node: top for node, top in self.replica.max_counters().items()}
+            after[mine] = hub_has
+            batch = [op for op in self.replica.ops_after(after, PUSH_BATCH) if op.node == mine]
+            if not batch:
+                return hub_has
+            reply = self._call(summary, "POST", "/api/v1/sync/push", json={"ops": [to_wire(op) for op in batch]})
+            summary.pushed += len(batch)
+            summary.accepted += reply["accepted"]
+            summary.rejected.extend(reply["rejected"])
+            self._remember_rejections(reply["rejected"])
+            hub_has = max(int(reply["hub_has"]), max(op.counter for op in batch))
+            self._set_state("hub_has", hub_has)
+            if progress:
+                progress("push", summary.pushed, total)
+
+    def _upload_blobs(self, summary: SyncSummary, progress: Progress | None) -> None:
+        queue = self.replica.conn.execute(
+            "SELECT sha256, size FROM blob_queue WHERE uploaded_at IS NULL ORDER BY added_at").fetchall()
+        for index, (digest, size) in enumerate(queue, 1):
+            try:
+                self._upload_blob(summary, digest, size)
+            except HubRefused as exc:
+                # One bad blob must not hold back the others, nor the pull that follows.
+                summary.blob_errors.append({"sha256": digest, "error": str(exc)})
+                continue
+            with self.replica.transaction():
+                self.replica.conn.execute("UPDATE blob_queue SET uploaded_at = ? WHERE sha256 = ?",
+                                          (self.device_time(), digest))
+            summary.blobs_uploaded += 1
+            if progress:
+                progress("blobs", index, len(queue))
+
+    def _upload_blob(self, summary: SyncSummary, digest: str, size: int) -> None:
+        """Send the bytes the hub does not have yet, a chunk at a time, from where it stopped."""
+        offset = self._hub_blob_offset(summary, digest, size)
+        with open(self.blob_path(digest), "rb") as handle:
+            while offset < size:
+                handle.seek(offset)
+                chunk = handle.read(BLOB_CHUNK)
+                try:
+                    reply = self._call(summary, "PUT", f"/api/v1/blobs/{digest}", data=chunk,
+                                       params={"offset": offset, "size": size})
+                except HubRefused as exc:
+                    if exc.status != 409:
+                        raise
+                    # The hub holds a different amount than we thought (a reply lost after it
+                    # wrote a chunk): resume from what it has — unless that gets us nowhere.
+                    resumed = self._hub_blob_offset(summary, digest, size)
+                    if resumed == offset:
+                        raise
+                    offset = resumed
+                    continue
+                offset = size if reply["status"] == "verified" else int(reply["received"])
+
+    def _hub_blob_offset(self, summary: SyncSummary, digest: str, size: int) -> int:
+        try:
+            state = self._call(summary, "GET", f"/api/v1/blobs/{digest}")
+        except HubRefused as exc:
+            if exc.status == 404:
+                return 0
+            raise
+        return size if state["status"] == "verified" else int(state["received"])
+
+    def _pull(self, summary: SyncSummary, progress: Progress | None) -> None:
+        cursor = int(self._state("cursor", 0))
+        while True:
+            reply = self._call(summary, "POST", "/api/v1/sync/pull", json={"cursor": cursor, "limit": PULL_BATCH})
+            ops = [from_wire(raw) for raw in reply["ops"]]
+            with self.replica.transaction():
+                # The ops and the cursor that follows them commit together: a crash between
+                # the two can never skip ops.
+                self.replica.ingest(ops, self.now_ms())
+                cursor = int(reply["cursor"])
+                self._set_state("cursor", cursor)
+                for entity, eid in reply.get("left_scope", []):
+                    self.replica.conn.execute("INSERT OR REPLACE INTO left_scope VALUES (?,?,?)",
+                                              (entity, eid, self.device_time()))
+                    summary.left_scope.append([entity, eid])
+            summary.pulled += len(ops)
+            if progress:
+                progress("pull", summary.pulled, summary.pulled + (PULL_BATCH if reply["more"] else 0))
+            if not reply["more"]:
+                return
+
+    # -- status -------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """What is recorded, what still waits for a network, and how the last sync went."""
+        mine = self.replica.max_counters().get(self.config.node, 0)
+        hub_has = int(self._state("hub_has", 0))
+        pending_blobs = self.replica.conn.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM blob_queue WHERE uploaded_at IS NULL").fetchone()
+        rejections = [
+            {"id": f"{node}:{counter}", "field": field, "reason": reason, "at": at}
+            for node, counter, field, reason, at in self.replica.conn.execute(
+                "SELECT node, counter, field, reason, at FROM hub_rejections ORDER BY counter")
+        ]
+        return {
+            "node": self.config.node, "device": self.config.device_name, "kind": self.config.kind,
+            "technician_id": self.config.technician_id, "van_id": self.config.van_id, "hub": self.config.hub_url,
+            "recorded_ops": mine, "pending_ops": max(0, mine - hub_has), "pending_blobs": pending_blobs[0],
+            "pending_blob_bytes": pending_blobs[1], "last_sync_at": self._state("last_sync_at", None),
+            "clock_offset_ms": self.clock_offset_ms, "conflicts": len(self.replica.conflicts()),
+            "refused_by_hub": rejections,
+        }
+
+    # -- agent tables -----------------------------------------------------------------------------------
+    def _state(self, key: str, default: Any) -> Any:
+        row = self.replica.conn.execute("SELECT value FROM agent_state WHERE key = ?", (key,)).fetchone()
+        return default if row is None or row[0] is None else row[0]
+
+    def _set_state(self, key: str, value: Any) -> None:
+        with self.replica.transaction():
+            self.replica.conn.execute("INSERT OR REPLACE INTO agent_state VALUES (?, ?)", (key, value))
+
+    def _remember_rejections(self, rejected: list[dict[str, Any]]) -> None:
+        if not rejected:
+            return
+        with self.replica.transaction():
+            self.replica.conn.executemany(
+                "INSERT OR REPLACE INTO hub_rejections VALUES (?,?,?,?,?)",
+                [(r["id"][0], r["id"][1], r["field"], r["reason"], self.device_time()) for r in rejected],
+            )

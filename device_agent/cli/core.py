@@ -1,0 +1,139 @@
+"""enrol, sync, status, jobs, show."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .. import views
+from ..agent import Agent
+from ..discovery import discover
+from . import agent_of, emit, main
+
+
+@main.command()
+@click.option("--code", required=True, help="the one-time code from your administrator")
+@click.option("--hub", "hub_url", default=None, help="the hub's address, e.g. http://10.0.0.5:8765")
+@click.option("--discover/--no-discover", "discover_", default=None,
+              help="find the hub on the local network by zeroconf (default when --hub is not given)")
+@click.option("--interface", "interfaces", multiple=True, default=("127.0.0.1",), show_default=True,
+              help="network interface address to search for the hub (repeatable)")
+@click.option("--name", default=None, help="a name for this device, e.g. 'Ana's tablet'")
+@click.pass_context
+def enrol(ctx: click.Context, code: str, hub_url: str | None, discover_: bool | None, interfaces: tuple[str, ...],
+          name: str | None) -> None:
+    """Enrol this device with the hub (needs the network once)."""
+    if hub_url is None or discover_:
+        found = discover(list(interfaces), timeout_s=5.0)
+        if not found:
+            raise click.ClickException(
+                f"no hub answered on {', '.join(interfaces)} within 5 s\n"
+                "next: give the hub's address with --hub URL, or check you are on the depot network")
+        hub_url = found[0]["url"]
+        click.echo(f"found hub {found[0]['node']} at {hub_url}", err=True)
+    agent = Agent.enrol(ctx.obj["home"], hub_url, code, name)
+    ctx.obj["agent"] = agent
+    config = agent.config
+    subject = f"technician {config.technician_id}" if config.kind == "technician" else f"van {config.van_id}"
+    emit(ctx, {"node": config.node, "hub": hub_url, "kind": config.kind, "technician_id": config.technician_id,
+               "van_id": config.van_id, "home": str(ctx.obj["home"])},
+         f"enrolled as {config.node} ({subject}) with hub {config.hub_node} at {hub_url}\n"
+         f"next: 'fieldsync-agent sync' to fetch your jobs")
+
+
+@main.command()
+@click.pass_context
+def sync(ctx: click.Context) -> None:
+    """Push your work, upload photos, fetch what is new. Safe to interrupt and run again."""
+    agent = agent_of(ctx)
+    quiet = ctx.find_root().obj["json"] or not sys.stderr.isatty()
+    bars: dict[str, Any] = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if quiet:
+            return
+        bar = bars.get(phase)
+        if bar is None:
+            bar = bars[phase] = click.progressbar(length=max(total, done, 1), label=f"{phase:>6}", file=sys.stderr)
+        bar.length = max(bar.length, total, done)
+        bar.update(done - bar.pos)
+
+    try:
+        summary = agent.sync(progress)
+    finally:
+        for bar in bars.values():
+            bar.render_finish()
+    status = agent.status()
+    lines = [f"pushed {summary.pushed} (accepted {summary.accepted}), pulled {summary.pulled}, "
+             f"uploaded {summary.blobs_uploaded} photo(s); clock offset {summary.clock_offset_ms} ms"]
+    for refusal in summary.rejected:
+        lines.append(f"  refused by the hub: op {refusal['id'][0]}:{refusal['id'][1]} — {refusal['field']}: "
+                     f"{refusal['reason']} (kept at the hub for review)")
+    for error in summary.blob_errors:
+        lines.append(f"  photo {error['sha256'][:12]} not uploaded: {error['error']}")
+    for entity, eid in summary.left_scope:
+        lines.append(f"  {entity} {eid} is no longer yours (reassigned)")
+    lines.append(f"still waiting: {status['pending_ops']} op(s), {status['pending_blobs']} photo(s)")
+    emit(ctx, {"summary": summary.__dict__, "status": status}, "\n".join(lines))
+
+
+@main.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """What is recorded here, what waits for a network, conflicts, clock offset to the hub."""
+    state = agent_of(ctx).status()
+    text = (f"{state['device']} ({state['node']}, {state['kind']}) — hub {state['hub']}\n"
+            f"recorded {state['recorded_ops']} op(s); waiting to sync: {state['pending_ops']} op(s), "
+            f"{state['pending_blobs']} photo(s) ({state['pending_blob_bytes']} bytes)\n"
+            f"last sync: {state['last_sync_at'] or 'never'}; clock offset to hub: {state['clock_offset_ms']} ms; "
+            f"conflicts kept: {state['conflicts']}")
+    for refusal in state["refused_by_hub"]:
+        text += f"\nrefused by the hub: {refusal['id']} — {refusal['field']}: {refusal['reason']}"
+    emit(ctx, state, text)
+
+
+@main.command()
+@click.pass_context
+def jobs(ctx: click.Context) -> None:
+    """Your jobs, from the local copy (works offline)."""
+    found = views.my_jobs(agent_of(ctx))
+    lines = [f"{j['id']:<14} {j['status']:<10} {j['priority'] or '-':<8} {j['title'] or '-'} — "
+             f"{j['customer'] or '?'}, {j['address'] or '?'}" for j in found]
+    emit(ctx, found, "\n".join(lines) if lines else "no jobs yet — run 'fieldsync-agent sync' when online")
+
+
+@main.command()
+@click.argument("job_id")
+@click.pass_context
+def show(ctx: click.Context, job_id: str) -> None:
+    """One job card: work, customer, site, asset history, SLA targets, checklist, records."""
+    try:
+        card = views.job_card(agent_of(ctx), job_id)
+    except KeyError:
+        raise click.ClickException(
+            f"no job {job_id} on this device\nnext: 'fieldsync-agent jobs' lists yours") from None
+    ticket, site, asset, sla = card["ticket"], card["site"], card["asset"], card["sla"]
+    lines = [
+        f"job {job_id}: {card['job'].get('status', 'scheduled')} — {ticket.get('title', '-')} "
+        f"[{ticket.get('priority', '-')}]",
+        f"customer: {card['customer'].get('name', '-')}; site: {site.get('address', '-')}",
+        f"work: {card['work_order'].get('scope', '-')}",
+    ]
+    if sla:
+        lines.append(f"SLA ({sla['source']}): respond {sla.get('response_min')} min, on site "
+                     f"{sla.get('onsite_min')} min, resolve {sla.get('resolution_min')} min")
+    if asset:
+        lines.append(f"asset: {asset.get('product', '-')} serial {asset.get('serial', '-')}; "
+                     f"{len(asset['history'])} earlier job(s)")
+        lines += [f"  {h['job']}: {h['title']} — {h['notes'] or ''} parts {h['parts']}" for h in asset["history"]]
+    for step in card["checklist"]:
+        lines.append(f"  [{'x' if step['done'] else ' '}] {step['step_id']}: {step['text']}")
+    for kind, records in card["records"].items():
+        live = [r for r in records if not r["voided"]]
+        if live:
+            lines.append(f"{kind}: {len(live)}")
+    for conflict in card["conflicts"]:
+        lines.append(f"conflict kept: {conflict['field']} {conflict['value']!r} vs {conflict['winner_value']!r}")
+    emit(ctx, card, "\n".join(lines))
