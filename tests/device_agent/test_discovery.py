@@ -1,0 +1,34 @@
+"""Real zeroconf on loopback: the hub announces _fieldsync._tcp, an agent finds it and enrols."""
+
+from click.testing import CliRunner
+
+from device_agent.cli import main
+from device_agent.discovery import discover
+from hub import auth
+from hub.app import create_app, store_of
+from hub.server import start
+
+from ..hub.conftest import seed_job
+
+
+def test_an_agent_finds_the_hub_by_zeroconf_and_enrols_through_it(tmp_path):
+    app = create_app({"database": tmp_path / "hub.db"})
+    seed_job(store_of(app))
+    running = start(app, "127.0.0.1", 0, zeroconf=True, interfaces=["127.0.0.1"])
+    try:
+        found = discover(["127.0.0.1"], timeout_s=10)
+        assert running.url in [hub["url"] for hub in found]
+        code = auth.create_enrolment_code(store_of(app), "technician", "tech-1", "tablet")
+        result = CliRunner().invoke(main, ["--home", str(tmp_path / "tablet"), "enrol", "--code", code,
+                                           "--interface", "127.0.0.1"])
+        assert result.exit_code == 0, result.output
+        assert f"with hub hub at {running.url}" in result.output
+    finally:
+        running.stop()
+
+
+def test_without_a_hub_on_the_network_enrol_says_what_to_do(tmp_path):
+    result = CliRunner().invoke(main, ["--home", str(tmp_path / "tablet"), "enrol", "--code", "AAAA-BBBB-CCCC",
+                                       "--interface", "127.0.0.1"])
+    assert result.exit_code != 0
+    assert "give the hub's address with --hub URL" in result.output
