@@ -27,7 +27,8 @@ def my_jobs(agent: Agent) -> list[dict[str, Any]]:
     jobs = []
     for job_id in replica.entity_ids("job"):
         job = replica.entity("job", job_id)
-        if ("job", job_id) in gone or job.get("technician_id") not in crew or job.get("_deleted"):
+        assigned = {job.get("technician_id"), *job.get("crew_ids", [])}
+        if ("job", job_id) in gone or not assigned & crew or job.get("_deleted"):
             continue
         ticket = replica.entity("ticket", job.get("ticket_id", "")) if job.get("ticket_id") else {}
         customer = replica.entity("customer", ticket.get("customer_id", "")) if ticket.get("customer_id") else {}
@@ -36,6 +37,7 @@ def my_jobs(agent: Agent) -> list[dict[str, Any]]:
             "id": job_id, "status": job.get("status", "scheduled"), "title": ticket.get("title"),
             "priority": ticket.get("priority"), "customer": customer.get("name"), "address": site.get("address"),
             "scheduled_start": job.get("scheduled_start"), "technician_id": job.get("technician_id"),
+            "crew_ids": job.get("crew_ids", []),
         })
     return sorted(jobs, key=lambda j: (j["scheduled_start"] or "", j["id"]))
 

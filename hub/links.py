@@ -22,30 +22,35 @@ def is_reference(field: str) -> bool:
     return field.endswith("_id")
 
 
+def is_reference_set(field: str) -> bool:
+    return field.endswith("_ids")
+
+
 def update_links(replica: SqliteReplica, accepted: Sequence[Op], registers: Mapping[RegisterKey, Any]) -> None:
-    upserts: list[tuple[str, str, str, str]] = []
-    deletes: list[tuple[str, str, str]] = []
+    # Each changed reference field is replaced whole: its old targets out, its current ones in.
+    clears: list[tuple[str, str, str]] = []
+    inserts: list[tuple[str, str, str, str]] = []
     for key, register in registers.items():
         if key.kind == "lww" and is_reference(key.field):
             value = KINDS["lww"].read(register)
+            clears.append((key.entity, key.eid, key.field))
             if isinstance(value, str) and value:
-                upserts.append((key.entity, key.eid, key.field, value))
-            else:
-                deletes.append((key.entity, key.eid, key.field))
+                inserts.append((key.entity, key.eid, key.field, value))
+        elif key.kind == "set" and is_reference_set(key.field):
+            clears.append((key.entity, key.eid, key.field))
+            inserts.extend((key.entity, key.eid, key.field, member) for member in KINDS["set"].read(register))
         elif key.kind == "append":
             record = KINDS["append"].read(register)
             if record:
-                upserts.extend(
+                inserts.extend(
                     (key.entity, key.eid, name, value)
                     for name, value in record["value"].items()
                     if is_reference(name) and isinstance(value, str) and value
                 )
-    if upserts:
-        replica.conn.executemany(
-            "INSERT INTO links VALUES (?,?,?,?) ON CONFLICT DO UPDATE SET ref_eid = excluded.ref_eid", upserts
-        )
-    if deletes:
-        replica.conn.executemany("DELETE FROM links WHERE entity = ? AND eid = ? AND ref_field = ?", deletes)
+    if clears:
+        replica.conn.executemany("DELETE FROM links WHERE entity = ? AND eid = ? AND ref_field = ?", clears)
+    if inserts:
+        replica.conn.executemany("INSERT OR IGNORE INTO links VALUES (?,?,?,?)", inserts)
 
 
 def rebuild(replica: SqliteReplica) -> int:
@@ -58,7 +63,9 @@ def rebuild(replica: SqliteReplica) -> int:
             fields = view.get("value", {}) if entity_type.append_only else view
             rows = [(entity_type.name, eid, name, value) for name, value in fields.items()
                     if is_reference(name) and isinstance(value, str) and value]
-            replica.conn.executemany("INSERT OR REPLACE INTO links VALUES (?,?,?,?)", rows)
+            rows += [(entity_type.name, eid, name, member) for name, members in fields.items()
+                     if is_reference_set(name) and isinstance(members, list) for member in members]
+            replica.conn.executemany("INSERT OR IGNORE INTO links VALUES (?,?,?,?)", rows)
             count += len(rows)
     return count
 

@@ -69,7 +69,7 @@ def compute_scope(store: HubStore, device: Device) -> Scope:
     else:
         vans = {device.van_id} if device.van_id else set()
         technicians = links.sources("technician", "van_id", vans)
-    jobs = links.sources("job", "technician_id", technicians)
+    jobs = links.sources("job", "technician_id", technicians) | links.sources("job", "crew_ids", technicians)
     return _job_scope(links, jobs, technicians, vans)
 
 

@@ -98,6 +98,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX sync_log_by_node ON sync_log (node, id)",
     )),
+    Migration(5, "links hold several targets per field (sets of ids such as a job's crew)", (
+        """CREATE TABLE links_new (
+            entity TEXT NOT NULL,
+            eid TEXT NOT NULL,
+            ref_field TEXT NOT NULL,
+            ref_eid TEXT NOT NULL,
+            PRIMARY KEY (entity, eid, ref_field, ref_eid)
+        ) WITHOUT ROWID""",
+        "INSERT INTO links_new SELECT entity, eid, ref_field, ref_eid FROM links",
+        "DROP TABLE links",
+        "ALTER TABLE links_new RENAME TO links",
+        "CREATE INDEX links_by_ref ON links (ref_eid, ref_field, entity)",
+    )),
 )
 
 

@@ -69,6 +69,8 @@ class JobSchema(EntitySchema):
     work_order_id = lww(ref(required=True))
     ticket_id = lww(ref(required=True))
     technician_id = lww(ref(allow_none=True))
+    # Technicians who work the visit with the lead (a two-person job): they receive the job too.
+    crew_ids = tags(fields.List(ref(), load_default=list))
     van_id = lww(ref(allow_none=True))
     scheduled_start = lww(when(allow_none=True))
     scheduled_end = lww(when(allow_none=True))

@@ -96,3 +96,19 @@ def test_malformed_batches_are_answered_400_naming_the_field(client, device):
     assert reply.json["errors"][0]["field"] == "ops.0.op"
     reply = client.post("/api/v1/sync/push", json={"ops": "nope"}, headers=bearer(token))
     assert reply.status_code == 400 and reply.json["errors"][0]["field"] == "ops"
+
+
+def test_a_crew_member_receives_the_job_and_may_record_on_it(client, seeded):
+    from hub import auth
+    from sync.ops import ADD
+
+    seeded.write([("technician", "tech-2", SET, "name", "Ben Okafor"),
+                  ("job", "job-1", ADD, "crew_ids", "tech-2")])
+    dev, token = auth.enrol(seeded, auth.create_enrolment_code(seeded, "technician", "tech-2", "Ben"), "Ben", "t")
+    ops, _, _ = pull_all(client, token)
+    assert ("job", "job-1") in {(op[3], op[4]) for op in ops}
+    log = Op(dev.node, 1, hlc.pack(NOW_MS), "time_log", "tl-ben", APPEND, "", {
+        "job_id": "job-1", "technician_id": "tech-2", "started_at": "2026-11-27T09:00:00Z",
+        "ended_at": "2026-11-27T09:30:00Z"})
+    reply = client.post("/api/v1/sync/push", json={"ops": [to_wire(log)]}, headers=bearer(token)).json
+    assert reply["accepted"] == 1 and reply["rejected"] == []
