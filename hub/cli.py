@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from . import admin as admin_lib
 from . import auth
 from .config import HubConfig
 from .errors import ApiError
@@ -129,6 +131,155 @@ def revoke(ctx: click.Context, node: str, as_json: bool) -> None:
     device = auth.revoke_device(_store(ctx), node)
     emit({"node": device.node, "revoked_at": device.revoked_at}, as_json,
          f"device {device.node} ({device.name}) revoked at {device.revoked_at}; its token no longer works")
+
+
+# -- admin: devices, scope, conflicts, quarantine (the work is in hub/admin.py) ------------------------
+PROGRESS_AFTER = 20  # devices; below this the report is quick enough to need no progress bar
+
+
+def _config(ctx: click.Context) -> HubConfig:
+    return HubConfig.load({"database": ctx.obj["database"]} if ctx.obj.get("database") else None)
+
+
+def _existing_store(ctx: click.Context) -> HubStore:
+    """The hub store, refusing to create an empty hub where an administrator mistyped a path."""
+    config = _config(ctx)
+    if not config.database.exists():
+        raise ApiError(404, f"no hub database at {config.database}", [("database", "file not found")],
+                       hint="give the hub's file with --db PATH or FIELDSYNC_DATABASE")
+    store = HubStore(config)
+    ctx.call_on_close(store.close)
+    return store
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [headers, *[["-" if v is None else str(v) for v in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+
+
+def _ago(iso: str | None, now_ms: int) -> str:
+    if not iso:
+        return "never"
+    seconds = max(0, now_ms / 1000 - datetime.fromisoformat(iso).timestamp())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now" if seconds < 5 else f"{int(seconds)}s ago"
+
+
+def _offset(ms: int | None, skewed: bool) -> str:
+    if ms is None:
+        return "-"
+    text = f"{ms:+d}ms" if abs(ms) < 1000 else f"{ms / 1000:+.1f}s" if abs(ms) < 60_000 else f"{ms / 60_000:+.1f}m"
+    return text + (" SKEWED" if skewed else "")
+
+
+def _lag(device: dict[str, Any]) -> str:
+    if device["lag"] is None:
+        return "-"
+    if not device["lag_exact"]:
+        return f">{device['lag']}" if device["lag"] >= admin_lib.LAG_CAP else f">={device['lag']}"
+    return f"{device['lag']} ({device['unacked']} sent)" if device["unacked"] else str(device["lag"])
+
+
+@admin.command()
+@click.option("--json", "as_json", is_flag=True, help="print JSON (every field, full timestamps)")
+@click.pass_context
+def devices(ctx: click.Context, as_json: bool) -> None:
+    """Every device: who it serves, when last seen and synced, clock offset, counts and lag.
+
+    LAG counts ops in the device's scope that the hub holds past the device's last acknowledged
+    pull ("sent": in its last reply, confirmed at its next sync); PENDING counts its ops held in
+    quarantine (see 'admin quarantine --node NODE').
+    """
+    store = _existing_store(ctx)
+    nodes = admin_lib.device_nodes(store)
+    if len(nodes) > PROGRESS_AFTER:
+        with click.progressbar(nodes, label="measuring lag", file=sys.stderr) as bar:
+            report = [admin_lib.device_status(store, node) for node in bar]
+    else:
+        report = [admin_lib.device_status(store, node) for node in nodes]
+    if as_json:
+        emit(report, True, "")
+        return
+    if not report:
+        click.echo("no devices enrolled yet; create a code with: fieldsync-hub admin enrol --technician ID")
+        return
+    now = store.now_ms()
+    rows = [[d["node"], d["name"][:24], d["kind"], d["technician_id"] or d["van_id"], _ago(d["last_seen_at"], now),
+             _ago(d["last_sync_at"], now), _offset(d["clock_offset_ms"], d["skewed"]),
+             f"{d['pushed']}/{d['pulled']}/{d['rejected']}", _lag(d), d["pending"],
+             "REVOKED" if d["revoked_at"] else "ok"] for d in report]
+    click.echo(_table(["NODE", "NAME", "KIND", "FOR", "LAST SEEN", "LAST SYNC", "CLOCK", "PUSH/PULL/REJ", "LAG",
+                       "PENDING", "STATE"], rows))
+    skewed = sum(d["skewed"] for d in report)
+    revoked = sum(bool(d["revoked_at"]) for d in report)
+    click.echo(f"\n{len(report)} device(s), {skewed} with a skewed clock, {revoked} revoked")
+
+
+@admin.command()
+@click.argument("node")
+@click.option("--technician", "technician_id", help="move a technician tablet to this technician")
+@click.option("--van", "van_id", help="move a van-stock terminal to this van (stock location id)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.pass_context
+def rescope(ctx: click.Context, node: str, technician_id: str | None, van_id: str | None, as_json: bool) -> None:
+    """Move a device to another technician or van.
+
+    At its next sync the device receives the new scope's jobs with their history and is told to
+    drop the jobs it no longer serves; work it recorded offline on those is still accepted.
+    """
+    if bool(technician_id) == bool(van_id):
+        raise click.UsageError("give exactly one of --technician ID or --van ID")
+    moved = admin_lib.rescope(_existing_store(ctx), node, technician_id=technician_id, van_id=van_id)
+    if not moved["changed"]:
+        emit(moved, as_json, f"device {node} already serves {moved['kind']} {moved['to']}; nothing changed")
+        return
+    emit(moved, as_json,
+         f"device {node} moved from {moved['kind']} {moved['from']} to {moved['to']}\n"
+         f"  at its next sync it receives {len(moved['jobs_entering'])} job(s): "
+         f"{', '.join(moved['jobs_entering']) or '-'}\n"
+         f"  and drops {len(moved['jobs_leaving'])} job(s): {', '.join(moved['jobs_leaving']) or '-'}")
+
+
+@admin.command()
+@click.option("--entity", help="only this entity type (job, ticket, ...)")
+@click.option("--eid", help="only this entity id")
+@click.option("--open", "open_only", is_flag=True, help="leave out conflicts a later write has resolved")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.pass_context
+def conflicts(ctx: click.Context, entity: str | None, eid: str | None, open_only: bool, as_json: bool) -> None:
+    """Conflicts the hub kept, with both values: the write that lost and the one that won."""
+    found = admin_lib.list_conflicts(_existing_store(ctx), entity, eid, open_only)
+    if as_json or not found:
+        emit(found, as_json, "no conflicts kept" + (" for that filter" if entity or eid or open_only else ""))
+        return
+    lines = []
+    for c in found:
+        state = f"resolved by {c['resolved_by']}" if c["resolved_by"] else "open"
+        lines += [f"{c['entity']} {c['eid']} {c['field'] or '(record)'}  [{c['kind']}, {state}]",
+                  f"  lost  {c['op']:<16} {c['op_at'] or '-':<28} {json.dumps(c['value'], default=str)}",
+                  f"  won   {c['winner'] or '-':<16} {c['winner_at'] or '-':<28} "
+                  f"{json.dumps(c['winner_value'], default=str)}",
+                  f"  {c['detail']}", ""]
+    click.echo("\n".join(lines) + f"{len(found)} conflict(s)")
+
+
+@admin.command()
+@click.option("--node", help="only ops from this device")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.pass_context
+def quarantine(ctx: click.Context, node: str | None, as_json: bool) -> None:
+    """Ops the hub refused and keeps in quarantine, with the field and the reason."""
+    found = admin_lib.list_quarantine(_existing_store(ctx), node)
+    if as_json or not found:
+        emit(found, as_json, "nothing in quarantine" + (f" from {node}" if node else ""))
+        return
+    rows = [[q["id"], q["received_at"][:19], f"{q['action']} {q['entity']} {q['eid']} {q['op_field']}".rstrip(),
+             q["field"], q["reason"]] for q in found]
+    click.echo(_table(["OP", "RECEIVED", "CHANGE", "FIELD", "REASON"], rows))
+    click.echo(f"\n{len(found)} op(s) in quarantine; the device was told each reason when it pushed")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,173 @@
+"""The hub's administration library: the devices report, moving a device to another technician
+or van, and its conflicts and quarantine.
+
+``fieldsync-hub admin ...`` only parses and prints; the work is here. Functions return plain data
+ready for JSON and raise :class:`~hub.errors.ApiError` with a hint when the administrator has
+something to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sync.hlc import format_hlc
+from sync.ops import Op, OpId
+from sync.store import SqliteReplica
+
+from . import auth
+from .errors import ApiError
+from .scope import Scope, compute_scope
+from .store import HubStore
+
+# Counting stops here: past ten thousand ops, "far behind" is all an administrator needs to know,
+# and a lost tablet must not make the report scan the whole log.
+LAG_CAP = 10_000
+# Ops read per device at most; past this the lag is a lower bound (a device far behind on a hub
+# whose log is mostly other devices' work would otherwise cost a full scan).
+SCAN_CAP = 200_000
+WINDOW = 2_000
+DEVICE_FIELDS = ("node", "name", "kind", "technician_id", "van_id", "created_at", "revoked_at", "last_seen_at",
+                 "last_sync_at", "clock_offset_ms", "skewed", "agent_version", "pushed", "pulled", "rejected")
+
+
+# -- devices --------------------------------------------------------------------------------------
+def device_nodes(store: HubStore) -> list[str]:
+    """Every enrolled device's node id, in order of enrolment."""
+    with store.reading():
+        return [node for (node,) in store.conn.execute("SELECT node FROM devices ORDER BY created_at, node")]
+
+
+def device_status(store: HubStore, node: str) -> dict[str, Any]:
+    """One device as an administrator sees it: who it serves, when it was last seen and synced,
+    its clock offset (``skewed`` past the hub's flag), its counts, and how far behind it is.
+
+    ``lag`` counts the ops in its scope (or in what it last held: a job reassigned away still
+    owes it the reassignment) that the hub took in after the device's acknowledged cursor, not
+    authored by the device; ``lag_exact`` is false when counting stopped at LAG_CAP or SCAN_CAP.
+    A pull is acknowledged by the next one, so ``unacked`` of those were in its last reply and
+    are confirmed at its next sync. ``entering`` counts entities new in its scope (their history
+    comes first at the next pull). ``pending`` counts its ops held in quarantine. A revoked device
+    is not measured (``lag`` is None). Raises ApiError 404 for an unknown node.
+    """
+    with store.reading():
+        device = auth.get_device(store, node)
+        row = store.conn.execute(f"SELECT {', '.join(DEVICE_FIELDS)} FROM devices WHERE node = ?", (node,)).fetchone()
+        report = dict(zip(DEVICE_FIELDS, row, strict=True))
+        report["skewed"] = bool(report["skewed"])
+        # The quarantine is the store's own table, documented as queryable (sync/README).
+        report["pending"] = store.conn.execute("SELECT count(*) FROM quarantine WHERE node = ?", (node,)).fetchone()[0]
+        report.update(lag=None, lag_exact=True, unacked=0, entering=0)
+        if device.revoked_at:
+            return report
+        held = Scope.loads(device.acked_scope)
+        scope = compute_scope(store, device)
+
+        def wanted(op: Op) -> bool:
+            return op.node != node and (scope.contains(op.entity, op.eid) or held.contains(op.entity, op.eid))
+
+        lag, exact = _count_after(store.replica, device.acked_cursor, wanted)
+        unacked = 0
+        if exact and device.offered_cursor is not None and device.offered_cursor > device.acked_cursor:
+            unacked = lag - _count_after(store.replica, device.offered_cursor, wanted)[0]
+        report.update(lag=lag, lag_exact=exact, unacked=unacked, entering=len(scope.entities - held.entities))
+        return report
+
+
+def _count_after(replica: SqliteReplica, cursor: int, wanted: Callable[[Op], bool]) -> tuple[int, bool]:
+    count = scanned = 0
+    end = replica.log_end()
+    while cursor < end:
+        window, cursor = replica.ops_since(cursor, WINDOW)
+        if not window:
+            break
+        scanned += len(window)
+        count += sum(1 for op in window if wanted(op))
+        if count > LAG_CAP:
+            return LAG_CAP, False
+        if scanned >= SCAN_CAP and cursor < end:
+            return count, False
+    return count, True
+
+
+def rescope(store: HubStore, node: str, *, technician_id: str | None = None,
+            van_id: str | None = None) -> dict[str, Any]:
+    """Move a device to another technician (a tablet) or van (a van terminal).
+
+    The hub then treats everything the device may hold — what it acknowledged and what it was
+    last offered — as its old scope: its next pull sends the new scope's history first and then
+    reports in ``left_scope`` what it must drop, and work it recorded offline on the old jobs is
+    still accepted. Returns the jobs entering and leaving. Raises ApiError (400 both or neither
+    given, 404 unknown device or subject, 409 revoked device or a subject of the other kind).
+    """
+    if bool(technician_id) == bool(van_id):
+        raise ApiError(400, "give exactly one of a technician or a van", [("technician_id|van_id", "one is required")])
+    kind, subject = ("technician", technician_id) if technician_id else ("van", van_id)
+    entity = "technician" if kind == "technician" else "stock_location"
+    with store.unit_of_work():
+        device = auth.get_device(store, node)
+        if device.revoked_at:
+            raise ApiError(409, f"device {node} is revoked", [("node", f"revoked at {device.revoked_at}")],
+                           hint="enrol a new device instead (fieldsync-hub admin enrol)")
+        if kind != device.kind:
+            raise ApiError(409, f"{node} is a {device.kind} device", [(f"{kind}_id", f"give --{device.kind} instead")],
+                           hint="a device keeps its kind; enrol a new device for the other kind")
+        if not store.replica.entity(entity, subject or ""):
+            raise ApiError(404, f"no {entity} {subject!r} at this hub", [(f"{kind}_id", f"no {entity} with this id")],
+                           hint=f"check the id, or create the {entity} first (office API)")
+        old_subject = device.technician_id if kind == "technician" else device.van_id
+        before = compute_scope(store, device)
+        if old_subject != subject:
+            held = Scope.loads(device.acked_scope).union(Scope.loads(device.offered_scope))
+            # Forget the offer: the device's next cursor is then taken as it comes, and what it
+            # may hold is the union kept as acknowledged (left_scope is computed against it).
+            store.conn.execute(
+                "UPDATE devices SET technician_id = ?, van_id = ?, acked_scope = ?, offered_cursor = NULL, "
+                "offered_scope = NULL WHERE node = ?",
+                (technician_id, van_id, held.dumps() if device.acked_scope or device.offered_scope else None, node),
+            )
+        after = compute_scope(store, auth.get_device(store, node))
+    return {"node": node, "kind": kind, "from": old_subject, "to": subject, "changed": old_subject != subject,
+            "jobs_entering": sorted(after.jobs - before.jobs), "jobs_leaving": sorted(before.jobs - after.jobs),
+            "entities_entering": len(after.entities - before.entities),
+            "entities_leaving": len(before.entities - after.entities)}
+
+
+# -- conflicts and quarantine ---------------------------------------------------------------------
+def list_conflicts(store: HubStore, entity: str | None = None, eid: str | None = None,
+                   open_only: bool = False) -> list[dict[str, Any]]:
+    """Conflicts the hub keeps, each with both values (the op that lost, the one that won) and
+    when each was written; ``open_only`` leaves out those a later write has resolved."""
+    with store.reading():
+        found = store.replica.conflicts(entity, eid)
+        for conflict in found:
+            for key in ("op", "winner"):
+                op = store.replica.get_op(_op_id(conflict[key])) if conflict[key] else None
+                conflict[f"{key}_at"] = format_hlc(op.hlc) if op else None
+    return [c for c in found if not (open_only and c["resolved_by"])]
+
+
+def list_quarantine(store: HubStore, node: str | None = None) -> list[dict[str, Any]]:
+    """Ops held in quarantine with the field and reason they were refused for, oldest first;
+    only ``node``'s when given."""
+    with store.reading():
+        rows = store.replica.quarantined()
+    found = []
+    for row in rows:
+        op_node, counter, hlc, entity, eid, action, field, value, _refs = row["op"]
+        if node is not None and op_node != node:
+            continue
+        found.append({"id": row["id"], "node": op_node, "counter": counter, "received_at": _iso(row["received_ms"]),
+                      "field": row["field"], "reason": row["reason"], "at": format_hlc(hlc), "entity": entity,
+                      "eid": eid, "action": action, "op_field": field, "value": value})
+    return found
+
+
+def _op_id(text: str) -> OpId:
+    node, _, counter = text.rpartition(":")
+    return OpId(node, int(counter))
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,202 @@
+"""The hub's administrator at work: watching devices catch up, moving a tablet to another
+technician, reading conflicts and quarantine
+— through ``fieldsync-hub admin`` and the library behind it."""
+
+import json
+
+from click.testing import CliRunner
+
+from hub import admin, auth
+from hub.cli import main
+from sync import hlc
+from sync.ops import APPEND, SET, Op, to_wire
+
+from .conftest import NOW_MS
+from .test_sync_api import bearer, pull_all
+
+
+def cli(store, *args):
+    """Run ``fieldsync-hub --db <the test hub> admin ...``; the result keeps stdout and stderr apart."""
+    return CliRunner().invoke(main, ["--db", str(store.config.database), "admin", *args])
+
+
+def push(client, token, ops):
+    return client.post("/api/v1/sync/push", json={"ops": [to_wire(op) for op in ops]}, headers=bearer(token)).json
+
+
+def sync_again(client, token, cursor):
+    """What the agent does at its next sync: pull from the cursor it was given (which
+    acknowledges the previous reply) until nothing more."""
+    return pull_all(client, token, cursor)
+
+
+# -- devices ---------------------------------------------------------------------------------------
+def test_the_devices_report_shows_lag_until_the_tablet_has_pulled_what_the_hub_wrote(client, seeded, device):
+    dev, token = device
+    _, cursor, _ = pull_all(client, token)
+    assert admin.device_status(seeded, dev.node)["lag"] == 0
+
+    seeded.write([("job", "job-1", SET, "completion_notes", "bring a ladder"),
+                  ("ticket", "tkt-1", SET, "priority", "Critical"),
+                  ("site", "site-1", SET, "name", "Roof plant room"),
+                  ("job", "job-9", SET, "technician_id", "tech-9")])  # someone else's job: not lag
+    status = admin.device_status(seeded, dev.node)
+    assert (status["lag"], status["unacked"], status["lag_exact"]) == (3, 0, True)
+
+    ops, cursor, _ = sync_again(client, token, cursor)
+    assert len(ops) == 3
+    status = admin.device_status(seeded, dev.node)
+    assert (status["lag"], status["unacked"]) == (3, 3)  # sent, confirmed at the next sync
+
+    sync_again(client, token, cursor)
+    assert admin.device_status(seeded, dev.node)["lag"] == 0
+
+    result = cli(seeded, "devices", "--json")
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)
+    assert row["node"] == dev.node and row["lag"] == 0 and row["technician_id"] == "tech-1"
+    assert row["pulled"] >= 3 and row["pending"] == 0 and row["revoked_at"] is None
+    text = cli(seeded, "devices").stdout
+    assert dev.node in text and "LAG" in text and "tech-1" in text
+
+
+def test_a_tablet_far_behind_is_reported_as_more_than_the_cap(client, seeded, device, monkeypatch):
+    dev, token = device
+    pull_all(client, token)
+    monkeypatch.setattr(admin, "LAG_CAP", 5)
+    seeded.write([("job", "job-1", SET, "completion_notes", f"note {i}") for i in range(8)])
+    status = admin.device_status(seeded, dev.node)
+    assert (status["lag"], status["lag_exact"]) == (5, False)
+    assert ">5" in cli(seeded, "devices").stdout
+
+
+def test_a_skewed_clock_and_quarantined_ops_show_in_the_report(client, seeded, device):
+    dev, token = device
+    client.post("/api/v1/sync/hello", json={"device_now_ms": NOW_MS - 10 * 60 * 1000}, headers=bearer(token))
+    push(client, token, [Op(dev.node, 1, hlc.pack(NOW_MS), "customer", "cust-1", SET, "name", "mine now")])
+    status = admin.device_status(seeded, dev.node)
+    assert status["skewed"] and status["clock_offset_ms"] == 10 * 60 * 1000
+    assert (status["pending"], status["rejected"]) == (1, 1)
+    assert "SKEWED" in cli(seeded, "devices").stdout
+
+
+def test_many_devices_get_a_progress_bar_on_stderr_and_clean_json_on_stdout(seeded, monkeypatch):
+    import hub.cli
+
+    monkeypatch.setattr(hub.cli, "PROGRESS_AFTER", 1)
+    for name in ("a", "b"):
+        auth.enrol(seeded, auth.create_enrolment_code(seeded, "technician", "tech-1", name), name, "test")
+    result = cli(seeded, "devices", "--json")
+    assert result.exit_code == 0
+    assert len(json.loads(result.stdout)) == 2
+    assert "measuring lag" in result.stderr
+
+
+def test_revoke_cuts_the_tablet_off_and_the_report_says_so(client, seeded, device):
+    dev, token = device
+    result = cli(seeded, "revoke", dev.node)
+    assert result.exit_code == 0 and "revoked" in result.stdout
+    assert client.post("/api/v1/sync/pull", json={"cursor": 0}, headers=bearer(token)).status_code == 401
+    [row] = json.loads(cli(seeded, "devices", "--json").stdout)
+    assert row["revoked_at"] and row["lag"] is None
+    assert "REVOKED" in cli(seeded, "devices").stdout
+
+
+# -- rescope ---------------------------------------------------------------------------------------
+def seed_second_technician(store):
+    store.write([
+        ("technician", "tech-2", SET, "name", "Ben Okafor"),
+        ("ticket", "tkt-2", SET, "customer_id", "cust-1"),
+        ("ticket", "tkt-2", SET, "title", "Boiler pressure low"),
+        ("work_order", "wo-2", SET, "ticket_id", "tkt-2"),
+        ("work_order", "wo-2", SET, "scope", "Repressurise the boiler"),
+        ("job", "job-2", SET, "work_order_id", "wo-2"),
+        ("job", "job-2", SET, "ticket_id", "tkt-2"),
+        ("job", "job-2", SET, "technician_id", "tech-2"),
+    ])
+
+
+def test_a_tablet_moved_to_another_technician_gets_the_new_job_and_drops_the_old(client, seeded, device):
+    dev, token = device
+    seed_second_technician(seeded)
+    _, cursor, _ = pull_all(client, token)
+
+    result = cli(seeded, "rescope", dev.node, "--technician", "tech-2", "--json")
+    assert result.exit_code == 0, result.output
+    moved = json.loads(result.stdout)
+    assert (moved["from"], moved["to"], moved["jobs_entering"], moved["jobs_leaving"]) == (
+        "tech-1", "tech-2", ["job-2"], ["job-1"])
+
+    # The next sync pushes first: work recorded offline on the old job before the tablet heard
+    # of the move is still taken.
+    late = Op(dev.node, 1, hlc.pack(NOW_MS), "time_log", "tl-late", APPEND, "", {
+        "job_id": "job-1", "technician_id": "tech-1", "started_at": "2026-11-27T08:00:00+00:00",
+        "ended_at": "2026-11-27T08:30:00+00:00"})
+    assert push(client, token, [late])["accepted"] == 1
+    ops, cursor, last = sync_again(client, token, cursor)
+    assert ("job", "job-2") in {(op[3], op[4]) for op in ops}
+    assert ["job", "job-1"] in last["left_scope"]
+    hello = client.post("/api/v1/sync/hello", json={"device_now_ms": NOW_MS}, headers=bearer(token)).json
+    assert hello["technician_id"] == "tech-2"
+
+
+def test_rescope_explains_what_to_do_when_it_cannot(seeded, device):
+    dev, _ = device
+    result = cli(seeded, "rescope", dev.node, "--van", "van-7")
+    assert result.exit_code == 1 and "is a technician device" in result.output and "next:" in result.output
+    result = cli(seeded, "rescope", dev.node, "--technician", "tech-404")
+    assert result.exit_code == 1 and "no technician 'tech-404'" in result.output
+    result = cli(seeded, "rescope", "dev-nope", "--technician", "tech-1")
+    assert result.exit_code == 1 and "no device 'dev-nope'" in result.output
+    assert cli(seeded, "rescope", dev.node).exit_code == 2
+    assert "nothing changed" in cli(seeded, "rescope", dev.node, "--technician", "tech-1").stdout
+
+
+# -- conflicts and quarantine ----------------------------------------------------------------------
+def test_concurrent_notes_are_listed_as_a_conflict_with_both_values(client, seeded, device):
+    dev, token = device
+    pull_all(client, token)
+    seeded.write([("job", "job-1", SET, "completion_notes", "office: waiting for parts")])
+    # The tablet had not seen the office's note: its later write overwrote a concurrent one.
+    push(client, token, [Op(dev.node, 1, hlc.pack(NOW_MS + 1000), "job", "job-1", SET, "completion_notes",
+                            "tablet: replaced capacitor")])
+    [conflict] = admin.list_conflicts(seeded, "job", "job-1")
+    assert conflict["value"] == "office: waiting for parts"
+    assert conflict["winner_value"] == "tablet: replaced capacitor"
+    assert conflict["winner"] == f"{dev.node}:1" and conflict["winner_at"].startswith("2026-11-27T")
+    text = cli(seeded, "conflicts", "--entity", "job").stdout
+    assert "office: waiting for parts" in text and "tablet: replaced capacitor" in text and "open" in text
+    assert json.loads(cli(seeded, "conflicts", "--json", "--eid", "job-1").stdout) == admin.list_conflicts(
+        seeded, eid="job-1")
+    assert "no conflicts kept" in cli(seeded, "conflicts", "--entity", "ticket").stdout
+
+
+def test_refused_ops_are_listed_with_their_reason(client, seeded, device):
+    dev, token = device
+    push(client, token, [Op(dev.node, 1, hlc.pack(NOW_MS), "customer", "cust-1", SET, "name", "mine now")])
+    [held] = json.loads(cli(seeded, "quarantine", "--node", dev.node, "--json").stdout)
+    assert held["id"] == f"{dev.node}:1" and held["field"] == "entity"
+    assert held["reason"] == "a technician device may not change customer records"
+    assert (held["entity"], held["eid"], held["value"]) == ("customer", "cust-1", "mine now")
+    assert "may not change customer records" in cli(seeded, "quarantine").stdout
+    assert "nothing in quarantine from dev-other" in cli(seeded, "quarantine", "--node", "dev-other").stdout
+
+
+# -- the CLI as a whole ----------------------------------------------------------------------------
+def test_every_admin_command_has_help_and_json(seeded):
+    from hub.cli import admin as group
+
+    for name, command in group.commands.items():
+        if name == "user":
+            continue
+        assert command.help, name
+        assert "--json" in [opt for param in command.params for opt in getattr(param, "opts", [])], name
+        assert CliRunner().invoke(main, ["admin", name, "--help"]).exit_code == 0
+
+
+def test_a_mistyped_database_path_is_not_turned_into_an_empty_hub(tmp_path):
+    missing = tmp_path / "typo.db"
+    for args in (["devices"], ["conflicts"], ["quarantine"]):
+        result = CliRunner().invoke(main, ["--db", str(missing), "admin", *args])
+        assert result.exit_code == 1 and "no hub database" in result.output and "next:" in result.output, args
+    assert not missing.exists()
