@@ -1,5 +1,5 @@
 """The hub's administration library: the devices report, moving a device to another technician
-or van, and its conflicts and quarantine.
+or van, conflicts and quarantine, and one job's merged history as JSON.
 
 ``fieldsync-hub admin ...`` only parses and prints; the work is here. Functions return plain data
 ready for JSON and raise :class:`~hub.errors.ApiError` with a hint when the administrator has
@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sync.hlc import format_hlc
-from sync.ops import Op, OpId
+from sync.ops import Op, OpId, from_wire, to_wire
 from sync.store import SqliteReplica
 
 from . import auth
 from .errors import ApiError
-from .scope import Scope, compute_scope
+from .scope import JOB_RECORDS, Scope, compute_scope
 from .store import HubStore
 
 # Counting stops here: past ten thousand ops, "far behind" is all an administrator needs to know,
@@ -28,6 +28,7 @@ LAG_CAP = 10_000
 # whose log is mostly other devices' work would otherwise cost a full scan).
 SCAN_CAP = 200_000
 WINDOW = 2_000
+EXPORT_FORMAT = "fieldsync.job-export/1"
 DEVICE_FIELDS = ("node", "name", "kind", "technician_id", "van_id", "created_at", "revoked_at", "last_seen_at",
                  "last_sync_at", "clock_offset_ms", "skewed", "agent_version", "pushed", "pulled", "rejected")
 
@@ -162,6 +163,76 @@ def list_quarantine(store: HubStore, node: str | None = None) -> list[dict[str, 
                       "field": row["field"], "reason": row["reason"], "at": format_hlc(hlc), "entity": entity,
                       "eid": eid, "action": action, "op_field": field, "value": value})
     return found
+
+
+# -- one job's history ----------------------------------------------------------------------------
+def export_job(store: HubStore, job_id: str, *, all_ops: bool = False) -> dict[str, Any]:
+    """One job's merged history: the job, its work order and ticket, every record made on it
+    (grouped by type), their conflicts, the blobs the records reference, and the ops the state is
+    made of (``history_ops``: superseded lww writes are left out; ``all_ops`` reads the whole log
+    for every op ever written to these entities, which costs a scan of the log). HLCs are
+    formatted. Ingesting ``ops_of_export(doc)`` into an empty replica rebuilds the same state.
+    Raises ApiError 404 for an unknown job."""
+    with store.reading():
+        replica = store.replica
+        job = replica.entity("job", job_id)
+        if not job:
+            raise ApiError(404, f"no job {job_id!r} at this hub", [("job_id", "no job with this id")],
+                           hint="check the id (a job id, not a ticket or work order id)")
+        order_id = job.get("work_order_id")
+        order = replica.entity("work_order", order_id) if order_id else {}
+        ticket_id = job.get("ticket_id") or order.get("ticket_id")
+        keys = [("job", job_id)] + [(e, i) for e, i in (("work_order", order_id), ("ticket", ticket_id)) if i]
+        records = sorted(store.links.referrers("job_id", [job_id], JOB_RECORDS))
+        wanted = keys + records
+        if all_ops:
+            ops = _ops_touching(replica, set(wanted))
+        else:
+            ops = replica.history_ops(wanted)
+        grouped: dict[str, list[dict[str, Any]]] = {name: [] for name in JOB_RECORDS}
+        blob_names: set[str] = set()
+        for entity, eid in records:
+            view = replica.entity(entity, eid)
+            grouped[entity].append({"eid": eid, **view, "at": format_hlc(view["hlc"]) if "hlc" in view else None})
+            value = view.get("value") or {}
+            blob_names.update(value[k] for k in ("sha256", "image_sha256") if isinstance(value.get(k), str))
+        blobs = {name: _blob_status(store, name) for name in sorted(blob_names)}
+        conflicts = [c for key in wanted for c in replica.conflicts(*key)]
+        doc = {
+            "format": EXPORT_FORMAT, "hub": replica.node, "exported_at": store.now_iso(), "job_id": job_id,
+            "job": job, "work_order": {"id": order_id, **order} if order_id else None,
+            "ticket": {"id": ticket_id, **replica.entity("ticket", ticket_id)} if ticket_id else None,
+            "records": grouped, "conflicts": conflicts, "blobs": blobs,
+            "ops": [_op_json(op) for op in sorted(ops, key=lambda op: op.order)],
+        }
+    return doc
+
+
+def ops_of_export(doc: dict[str, Any]) -> list[Op]:
+    """The ops of an export as Op values (validated like pushed ops), ready to ingest."""
+    return [from_wire([o["node"], o["counter"], o["hlc"], o["entity"], o["eid"], o["action"], o["field"],
+                       o["value"], o["refs"]]) for o in doc["ops"]]
+
+
+def _ops_touching(replica: SqliteReplica, keys: set[tuple[str, str]]) -> list[Op]:
+    found, cursor, end = [], 0, replica.log_end()
+    while cursor < end:
+        window, cursor = replica.ops_since(cursor, WINDOW)
+        if not window:
+            break
+        found.extend(op for op in window if (op.entity, op.eid) in keys)
+    return found
+
+
+def _op_json(op: Op) -> dict[str, Any]:
+    return {"id": str(op.id), "at": format_hlc(op.hlc), "node": op.node, "counter": op.counter, "hlc": op.hlc,
+            "entity": op.entity, "eid": op.eid, "action": op.action, "field": op.field, "value": op.value,
+            "refs": to_wire(op)[8]}
+
+
+def _blob_status(store: HubStore, sha256: str) -> str:
+    row = store.conn.execute("SELECT status FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+    return row[0] if row else "missing"
 
 
 def _op_id(text: str) -> OpId:

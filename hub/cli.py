@@ -133,7 +133,7 @@ def revoke(ctx: click.Context, node: str, as_json: bool) -> None:
          f"device {device.node} ({device.name}) revoked at {device.revoked_at}; its token no longer works")
 
 
-# -- admin: devices, scope, conflicts, quarantine (the work is in hub/admin.py) ------------------------
+# -- admin: devices, scope, conflicts, quarantine, export (the work is in hub/admin.py) ----------------
 PROGRESS_AFTER = 20  # devices; below this the report is quick enough to need no progress bar
 
 
@@ -280,6 +280,28 @@ def quarantine(ctx: click.Context, node: str | None, as_json: bool) -> None:
              q["field"], q["reason"]] for q in found]
     click.echo(_table(["OP", "RECEIVED", "CHANGE", "FIELD", "REASON"], rows))
     click.echo(f"\n{len(found)} op(s) in quarantine; the device was told each reason when it pushed")
+
+
+@admin.command("export-job")
+@click.argument("job_id")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write to this file (default: stdout)")
+@click.option("--all-ops", is_flag=True, help="every op ever written to these entities, not only those the "
+              "current state is made of (reads the whole log)")
+@click.option("--json", "as_json", is_flag=True, help="with --out: print the summary as JSON")
+@click.pass_context
+def export_job(ctx: click.Context, job_id: str, out: Path | None, all_ops: bool, as_json: bool) -> None:
+    """One job's merged history as JSON: job, work order, ticket, records, and the ops behind them."""
+    doc = admin_lib.export_job(_existing_store(ctx), job_id, all_ops=all_ops)
+    text = json.dumps(doc, indent=2, default=str)
+    if out is None:
+        click.echo(text)
+        return
+    out.write_text(text + "\n")
+    records = sum(len(group) for group in doc["records"].values())
+    summary = {"job_id": job_id, "file": str(out), "records": records, "ops": len(doc["ops"]),
+               "conflicts": len(doc["conflicts"])}
+    emit(summary, as_json, f"job {job_id}: {records} record(s), {len(doc['ops'])} op(s), "
+                           f"{len(doc['conflicts'])} conflict(s) written to {out}")
 
 
 if __name__ == "__main__":

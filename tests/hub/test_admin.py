@@ -1,15 +1,18 @@
 """The hub's administrator at work: watching devices catch up, moving a tablet to another
-technician, reading conflicts and quarantine
+technician, reading conflicts and quarantine, and exporting a job
 — through ``fieldsync-hub admin`` and the library behind it."""
 
+import hashlib
 import json
 
 from click.testing import CliRunner
 
 from hub import admin, auth
 from hub.cli import main
+from schema import REGISTRY
 from sync import hlc
-from sync.ops import APPEND, SET, Op, to_wire
+from sync.ops import APPEND, MOVE, SET, VOID, Op, OpId, to_wire
+from sync.store import SqliteReplica
 
 from .conftest import NOW_MS
 from .test_sync_api import bearer, pull_all
@@ -28,6 +31,30 @@ def sync_again(client, token, cursor):
     """What the agent does at its next sync: pull from the cursor it was given (which
     acknowledges the previous reply) until nothing more."""
     return pull_all(client, token, cursor)
+
+
+def visit_ops(node, start=1):
+    """A technician's visit to job-1 recorded offline: accept, check in, log time, use a part,
+    tick a step, photograph, get the signature."""
+    at = "2026-11-27T09:30:00+00:00"
+    sha = hashlib.sha256(b"photo").hexdigest()
+    records = [
+        ("check_event", "ce-1", {"job_id": "job-1", "technician_id": "tech-1", "direction": "in", "lat": 51.45,
+                                 "lon": -2.6, "device_time": at}),
+        ("time_log", "tl-1", {"job_id": "job-1", "technician_id": "tech-1", "started_at": at,
+                              "ended_at": "2026-11-27T10:30:00+00:00"}),
+        ("part_usage", "pu-1", {"job_id": "job-1", "sku": "CAP-45", "qty": "1", "location_id": "van-7",
+                                "device_time": at}),
+        ("checklist_step", "cs-1", {"job_id": "job-1", "step_id": "isolate", "done": True, "device_time": at}),
+        ("attachment", "at-1", {"job_id": "job-1", "sha256": sha, "size": 5, "mime": "image/jpeg",
+                                "device_time": at}),
+        ("signature", "sg-1", {"job_id": "job-1", "signer_name": "Hotel manager", "image_sha256": sha,
+                               "summary_sha256": sha, "signed_at": at}),
+    ]
+    ops = [Op(node, start, hlc.pack(NOW_MS), "job", "job-1", MOVE, "status", "accepted")]
+    for i, (entity, eid, value) in enumerate(records, start=start + 1):
+        ops.append(Op(node, i, hlc.pack(NOW_MS + i), entity, eid, APPEND, "", value))
+    return ops
 
 
 # -- devices ---------------------------------------------------------------------------------------
@@ -182,6 +209,44 @@ def test_refused_ops_are_listed_with_their_reason(client, seeded, device):
     assert "nothing in quarantine from dev-other" in cli(seeded, "quarantine", "--node", "dev-other").stdout
 
 
+# -- export ----------------------------------------------------------------------------------------
+def test_an_exported_job_rebuilds_the_same_state_on_an_empty_replica(client, seeded, device, tmp_path):
+    dev, token = device
+    pull_all(client, token)
+    visit = visit_ops(dev.node)
+    void = Op(dev.node, len(visit) + 1, hlc.pack(NOW_MS + 100), "checklist_step", "cs-1", VOID, "", None,
+              (OpId(dev.node, 5),))
+    assert push(client, token, [*visit, void])["accepted"] == len(visit) + 1
+    seeded.write([("job", "job-1", SET, "completion_notes", "first draft")])
+    seeded.write([("job", "job-1", SET, "completion_notes", "capacitor replaced, unit cooling")])
+
+    out = tmp_path / "job-1.json"
+    result = cli(seeded, "export-job", "job-1", "--out", str(out))
+    assert result.exit_code == 0 and "6 record(s)" in result.stdout
+    doc = json.loads(out.read_text())
+    assert doc["job"]["status"] == "accepted" and doc["ticket"]["id"] == "tkt-1" and doc["work_order"]["id"] == "wo-1"
+    assert {name: len(group) for name, group in doc["records"].items()} == dict.fromkeys(
+        ("check_event", "time_log", "part_usage", "checklist_step", "attachment", "signature"), 1)
+    assert doc["records"]["checklist_step"][0]["voided"] is True
+    assert all(op["at"].startswith("2026-11-27T") for op in doc["ops"])
+    assert "first draft" not in [op["value"] for op in doc["ops"]]  # superseded: not part of the state
+
+    fresh = SqliteReplica.open(tmp_path / "scratch.db", "scratch", REGISTRY)
+    result = fresh.ingest(admin.ops_of_export(doc), NOW_MS + 60_000)
+    assert not result.rejected
+    keys = [("job", "job-1"), ("work_order", "wo-1"), ("ticket", "tkt-1")] + [
+        (entity, record["eid"]) for entity, group in doc["records"].items() for record in group]
+    for entity, eid in keys:
+        assert fresh.entity(entity, eid) == seeded.replica.entity(entity, eid), (entity, eid)
+    fresh.close()
+
+    everything = admin.export_job(seeded, "job-1", all_ops=True)
+    assert "first draft" in [op["value"] for op in everything["ops"]]
+    assert json.loads(cli(seeded, "export-job", "job-1").stdout)["job_id"] == "job-1"
+    missing = cli(seeded, "export-job", "job-404")
+    assert missing.exit_code == 1 and "no job 'job-404'" in missing.output
+
+
 # -- the CLI as a whole ----------------------------------------------------------------------------
 def test_every_admin_command_has_help_and_json(seeded):
     from hub.cli import admin as group
@@ -196,7 +261,7 @@ def test_every_admin_command_has_help_and_json(seeded):
 
 def test_a_mistyped_database_path_is_not_turned_into_an_empty_hub(tmp_path):
     missing = tmp_path / "typo.db"
-    for args in (["devices"], ["conflicts"], ["quarantine"]):
+    for args in (["devices"], ["conflicts"], ["quarantine"], ["export-job", "job-1"]):
         result = CliRunner().invoke(main, ["--db", str(missing), "admin", *args])
         assert result.exit_code == 1 and "no hub database" in result.output and "next:" in result.output, args
     assert not missing.exists()
