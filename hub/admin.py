@@ -1,22 +1,31 @@
 """The hub's administration library: the devices report, moving a device to another technician
-or van, conflicts and quarantine, and one job's merged history as JSON.
+or van, conflicts and quarantine, one job's merged history as JSON, and online backup / restore.
 
 ``fieldsync-hub admin ...`` only parses and prints; the work is here. Functions return plain data
 ready for JSON and raise :class:`~hub.errors.ApiError` with a hint when the administrator has
-something to fix.
+something to fix. Backup and restore take paths rather than a HubStore: a backup runs beside a
+live hub (possibly another process), a restore into a hub that must not be running.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from schema import REGISTRY
+from sync.errors import SchemaVersionMismatch
 from sync.hlc import format_hlc
 from sync.ops import Op, OpId, from_wire, to_wire
 from sync.store import SqliteReplica
 
 from . import auth
+from .blobs import SHA256
 from .errors import ApiError
 from .scope import JOB_RECORDS, Scope, compute_scope
 from .store import HubStore
@@ -233,6 +242,203 @@ def _op_json(op: Op) -> dict[str, Any]:
 def _blob_status(store: HubStore, sha256: str) -> str:
     row = store.conn.execute("SELECT status FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
     return row[0] if row else "missing"
+
+
+# -- backup and restore ---------------------------------------------------------------------------
+def blobs_beside(file: Path) -> Path:
+    """Where a backup's blob files live: ``FILE.blobs/``, laid out like the hub's blob store."""
+    return file.with_name(file.name + ".blobs")
+
+
+def backup(database: Path, blobs: Path, target: Path, *, force: bool = False) -> dict[str, Any]:
+    """Copy the hub database to ``target`` while the hub may be running, and its verified blobs to
+    ``blobs_beside(target)``.
+
+    The copy is one step of SQLite's backup API: one read transaction, so one consistent
+    snapshot holding every op committed before it began, while the hub keeps writing (WAL). It
+    is written beside the target, checked with ``PRAGMA integrity_check`` and only then renamed
+    into place. Raises ApiError when there is no database, the target exists (without
+    ``force``), or the copy fails its check.
+    """
+    started = time.monotonic()
+    if not database.exists():
+        raise ApiError(404, f"no hub database at {database}", [("database", "file not found")],
+                       hint="give the hub's file with --db PATH (or FIELDSYNC_DATABASE)")
+    if target.resolve() == database.resolve():
+        raise ApiError(400, "the backup cannot replace the database itself", [("file", "same file as --db")],
+                       hint="give another file name")
+    if target.exists() and not force:
+        raise ApiError(409, f"{target} exists", [("file", "would be overwritten")],
+                       hint="choose a new file name, or add --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    _remove(partial)
+    source = sqlite3.connect(str(database), timeout=30)
+    copy = sqlite3.connect(str(partial))
+    try:
+        source.backup(copy)  # pages=-1: the whole file in one step, hence one snapshot
+    finally:
+        source.close()
+        copy.close()
+    summary = _check_copy(partial)
+    _sync_file(partial)
+    os.replace(partial, target)
+    report = {"file": str(target), "bytes": target.stat().st_size, **summary}
+    report["blobs"] = _copy_blobs(summary.pop("blob_names"), blobs, blobs_beside(target))
+    report["seconds"] = round(time.monotonic() - started, 3)
+    return report
+
+
+def restore(source: Path, database: Path, blobs: Path, *, force: bool = False,
+            now: datetime | None = None) -> dict[str, Any]:
+    """Put a backup in place as the hub database at ``database`` (the hub must be stopped), and
+    its blobs into ``blobs``.
+
+    The backup is copied beside the database and checked (integrity, replica layout, hub tables)
+    before anything is touched. An existing database is replaced only with ``force`` and is kept
+    as ``<database>.bak-<UTC timestamp>`` (with its WAL folded in first). A database another
+    connection has open — a running hub — is never replaced. Raises ApiError otherwise.
+    """
+    if not source.exists():
+        raise ApiError(404, f"no backup at {source}", [("file", "file not found")], hint="check the path")
+    if database.exists() and not force:
+        raise ApiError(409, f"a hub database exists at {database}", [("database", "would be replaced")],
+                       hint="add --force to replace it (the current file is kept as a .bak copy)")
+    database.parent.mkdir(parents=True, exist_ok=True)
+    incoming = database.with_name(database.name + ".restoring")
+    _remove(incoming)
+    src, copy = sqlite3.connect(str(source), timeout=30), sqlite3.connect(str(incoming))
+    try:
+        src.backup(copy)
+    except sqlite3.DatabaseError as exc:
+        copy.close()
+        _remove(incoming)
+        raise ApiError(422, f"{source} is not a hub backup", [("file", str(exc))], hint="give a file made by "
+                       "'fieldsync-hub admin backup'") from None
+    finally:
+        src.close()
+        copy.close()
+    summary = _check_copy(incoming)
+    try:
+        kept = _set_aside(database, now or datetime.now(UTC)) if database.exists() else None
+    except ApiError:
+        _remove(incoming)
+        raise
+    _sync_file(incoming)
+    os.replace(incoming, database)
+    blob_report = _copy_blobs(summary.pop("blob_names"), blobs_beside(source), blobs)
+    return {"file": str(database), "from": str(source), "kept": kept, **summary, "blobs": blob_report}
+
+
+def _check_copy(path: Path) -> dict[str, Any]:
+    """Integrity, replica layout and hub tables of a fresh copy; removes it and raises if bad."""
+    try:
+        conn = sqlite3.connect(str(path))
+        try:
+            problems = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+            hub_tables = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('devices', 'blobs')").fetchone()
+        finally:
+            conn.close()
+        if problems != ["ok"]:
+            raise ApiError(500, "the copy failed its integrity check; nothing was replaced",
+                           [("integrity_check", p) for p in problems[:10]],
+                           hint="run the backup again; if it fails again the source file is damaged")
+        if hub_tables[0] != 2:
+            raise ApiError(422, "the file is not a hub database (no devices or blobs tables)",
+                           [("file", "a device replica or another SQLite file")], hint="give a hub backup")
+        with SqliteReplica.open(path, None, REGISTRY) as replica:
+            blob_names = [name for (name,) in replica.conn.execute("SELECT sha256 FROM blobs WHERE status = "
+                                                                   "'verified' ORDER BY sha256")]
+            return {"integrity": "ok", "node": replica.node, "ops": replica.op_count(), "blob_names": blob_names}
+    except (ValueError, SchemaVersionMismatch, sqlite3.DatabaseError) as exc:
+        _remove(path)
+        raise ApiError(422, "the file is not a usable hub database; nothing was replaced", [("file", str(exc))],
+                       hint="give a file made by 'fieldsync-hub admin backup'") from None
+    except ApiError:
+        _remove(path)
+        raise
+
+
+def _set_aside(database: Path, now: datetime) -> str:
+    """Rename the current database (and any WAL files) to a .bak name; refuses if it is open."""
+    conn = sqlite3.connect(str(database), timeout=0)
+    try:
+        # SQLite leaves WAL mode only when no other connection has the file open: a running hub
+        # makes this fail. Leaving it also folds the WAL into the file, so the .bak is whole.
+        conn.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise ApiError(409, f"the hub database {database} is in use", [("database", "open by another program")],
+                           hint="stop the hub (fieldsync-hub serve) and run the restore again") from None
+        raise ApiError(500, f"cannot set {database} aside: {exc}", [("database", str(exc))],
+                       hint="check the file's permissions and the disk, then run the restore again") from None
+    except sqlite3.DatabaseError:
+        pass  # not a database at all: nothing to fold in, it is simply set aside
+    finally:
+        conn.close()
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    kept = database.with_name(f"{database.name}.bak-{stamp}")
+    serial = 1
+    while kept.exists():
+        serial += 1
+        kept = database.with_name(f"{database.name}.bak-{stamp}-{serial}")
+    for suffix in ("-wal", "-shm", ""):
+        part = Path(str(database) + suffix)
+        if part.exists():
+            os.replace(part, Path(str(kept) + suffix))
+    return str(kept)
+
+
+def _copy_blobs(names: Iterable[str], source: Path, target: Path) -> dict[str, Any]:
+    """Copy content-addressed blob files, hashing each on the way; a file already at the target
+    with the right hash is kept. Missing or damaged sources are reported, not fatal: the
+    database copy is still good, and the devices hold the originals until they upload again."""
+    report: dict[str, Any] = {"dir": str(target), "copied": 0, "present": 0, "missing": [], "damaged": []}
+    for name in names:
+        if not SHA256.match(name):
+            continue  # never a path: only a hex digest names a blob file
+        src, dst = source / name[:2] / name, target / name[:2] / name
+        if dst.exists() and _sha256_file(dst) == name:
+            report["present"] += 1
+            continue
+        if not src.exists():
+            report["missing"].append(name)
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        partial = dst.with_name(name + ".partial")
+        hasher = hashlib.sha256()
+        with open(src, "rb") as reader, open(partial, "wb") as writer:
+            for block in iter(lambda: reader.read(1 << 20), b""):
+                hasher.update(block)
+                writer.write(block)
+            writer.flush()
+            os.fsync(writer.fileno())
+        if hasher.hexdigest() != name:
+            partial.unlink()
+            report["damaged"].append(name)
+            continue
+        os.replace(partial, dst)
+        report["copied"] += 1
+    return report
+
+
+def _sha256_file(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(block)
+    return hasher.hexdigest()
+
+
+def _sync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
 
 
 def _op_id(text: str) -> OpId:

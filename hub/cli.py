@@ -133,7 +133,7 @@ def revoke(ctx: click.Context, node: str, as_json: bool) -> None:
          f"device {device.node} ({device.name}) revoked at {device.revoked_at}; its token no longer works")
 
 
-# -- admin: devices, scope, conflicts, quarantine, export (the work is in hub/admin.py) ----------------
+# -- admin: devices, scope, conflicts, quarantine, export, backup (the work is in hub/admin.py) --------
 PROGRESS_AFTER = 20  # devices; below this the report is quick enough to need no progress bar
 
 
@@ -302,6 +302,43 @@ def export_job(ctx: click.Context, job_id: str, out: Path | None, all_ops: bool,
                "conflicts": len(doc["conflicts"])}
     emit(summary, as_json, f"job {job_id}: {records} record(s), {len(doc['ops'])} op(s), "
                            f"{len(doc['conflicts'])} conflict(s) written to {out}")
+
+
+def _blob_lines(blobs: dict[str, Any]) -> str:
+    text = f"blobs: {blobs['copied']} copied, {blobs['present']} already there ({blobs['dir']})"
+    if blobs["missing"] or blobs["damaged"]:
+        text += (f"\nwarning: {len(blobs['missing'])} blob file(s) missing and {len(blobs['damaged'])} damaged at "
+                 f"the source; the devices upload them again if they still hold them")
+    return text
+
+
+@admin.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="replace FILE if it exists")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.pass_context
+def backup(ctx: click.Context, file: Path, force: bool, as_json: bool) -> None:
+    """Copy the hub database to FILE (safe while the hub runs) and its blobs to FILE.blobs/."""
+    config = _config(ctx)
+    report = admin_lib.backup(config.database, config.blobs, file, force=force)
+    emit(report, as_json, f"backup of {config.database} written to {file}: {report['ops']} ops, "
+                          f"{report['bytes'] / 1e6:.1f} MB, integrity {report['integrity']}, "
+                          f"{report['seconds']:.1f}s\n" + _blob_lines(report["blobs"]))
+
+
+@admin.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="replace an existing hub database (kept as <db>.bak-<time>)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.pass_context
+def restore(ctx: click.Context, file: Path, force: bool, as_json: bool) -> None:
+    """Put the backup FILE (and FILE.blobs/) in place as the hub database. Stop the hub first."""
+    config = _config(ctx)
+    report = admin_lib.restore(file, config.database, config.blobs, force=force)
+    kept = f"\nprevious database kept as {report['kept']}" if report["kept"] else ""
+    emit(report, as_json, f"restored {file} into {config.database}: {report['ops']} ops, integrity "
+                          f"{report['integrity']}{kept}\n" + _blob_lines(report["blobs"]) +
+                          "\nstart the hub again: fieldsync-hub serve")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
 """The hub's administrator at work: watching devices catch up, moving a tablet to another
-technician, reading conflicts and quarantine, and exporting a job
-— through ``fieldsync-hub admin`` and the library behind it."""
+technician, reading conflicts and quarantine, exporting a job, backing up a live hub and
+restoring it — through ``fieldsync-hub admin`` and the library behind it."""
 
 import hashlib
 import json
+import threading
 
+import pytest
 from click.testing import CliRunner
 
 from hub import admin, auth
 from hub.cli import main
+from hub.config import HubConfig
+from hub.errors import ApiError
+from hub.store import HubStore
 from schema import REGISTRY
 from sync import hlc
 from sync.ops import APPEND, MOVE, SET, VOID, Op, OpId, to_wire
@@ -247,6 +252,100 @@ def test_an_exported_job_rebuilds_the_same_state_on_an_empty_replica(client, see
     assert missing.exit_code == 1 and "no job 'job-404'" in missing.output
 
 
+# -- backup and restore ----------------------------------------------------------------------------
+def upload_blob(client, token, data):
+    sha = hashlib.sha256(data).hexdigest()
+    reply = client.put(f"/api/v1/blobs/{sha}?offset=0&size={len(data)}", data=data, headers=bearer(token))
+    assert reply.json["status"] == "verified"
+    return sha
+
+
+def test_a_backup_taken_while_the_hub_writes_is_whole_and_holds_what_was_committed(seeded, tmp_path):
+    stop = threading.Event()
+    written = []
+
+    def writer():
+        while not stop.is_set():
+            n = len(written)
+            seeded.write([("ticket", f"tkt-load-{n}", SET, "title", f"load {n}") for _ in range(50)])
+            written.append(n)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        while len(written) < 5:
+            stop.wait(0.01)
+        with seeded.reading():
+            before = seeded.replica.op_count()
+        report = admin.backup(seeded.config.database, seeded.config.blobs, tmp_path / "hub.bak")
+    finally:
+        stop.set()
+        thread.join()
+    assert report["integrity"] == "ok" and report["ops"] >= before and report["bytes"] > 0
+    with SqliteReplica.open(tmp_path / "hub.bak", None, REGISTRY) as copy:
+        assert copy.op_count() == report["ops"]
+        assert [row[0] for row in copy.conn.execute("PRAGMA integrity_check")] == ["ok"]
+
+
+def test_backup_then_restore_brings_the_hub_back_with_its_blobs(client, seeded, device, tmp_path):
+    dev, token = device
+    sha = upload_blob(client, token, b"photo of the repaired unit")
+    backup_file = tmp_path / "backups" / "hub-2026-11-27.db"
+    result = cli(seeded, "backup", str(backup_file))
+    assert result.exit_code == 0, result.output
+    assert "integrity ok" in result.stdout and "blobs: 1 copied" in result.stdout
+    assert (admin.blobs_beside(backup_file) / sha[:2] / sha).exists()
+    assert cli(seeded, "backup", str(backup_file)).exit_code == 1  # no silent overwrite
+    report = json.loads(cli(seeded, "backup", str(backup_file), "--force", "--json").stdout)
+    assert report["blobs"]["present"] == 1
+    state = seeded.replica.canonical()
+
+    # Into a new place: the hub comes back as it was, blob files included.
+    elsewhere = HubConfig(database=tmp_path / "new" / "hub.db")
+    restored = admin.restore(backup_file, elsewhere.database, elsewhere.blobs)
+    assert restored["integrity"] == "ok" and restored["kept"] is None and restored["blobs"]["copied"] == 1
+    reopened = HubStore(elsewhere)
+    assert reopened.replica.canonical() == state
+    assert auth.get_device(reopened, dev.node).technician_id == "tech-1"
+    assert (elsewhere.blobs / sha[:2] / sha).read_bytes() == b"photo of the repaired unit"
+    reopened.close()
+
+
+def test_restore_refuses_a_running_hub_and_keeps_the_replaced_file(seeded, tmp_path):
+    backup_file = tmp_path / "hub.bak"
+    admin.backup(seeded.config.database, seeded.config.blobs, backup_file)
+    seeded.write([("ticket", "tkt-after", SET, "title", "written after the backup")])
+
+    refused = cli(seeded, "restore", str(backup_file))
+    assert refused.exit_code == 1 and "exists" in refused.output and "--force" in refused.output
+    refused = cli(seeded, "restore", str(backup_file), "--force")
+    assert refused.exit_code == 1 and "in use" in refused.output and "stop the hub" in refused.output
+    assert seeded.replica.entity("ticket", "tkt-after")  # nothing was harmed
+
+    seeded.close()
+    result = cli(seeded, "restore", str(backup_file), "--force")
+    assert result.exit_code == 0, result.output
+    assert "previous database kept as" in result.stdout
+    reopened = HubStore(seeded.config)
+    assert not reopened.replica.entity("ticket", "tkt-after") and reopened.replica.entity("job", "job-1")
+    reopened.close()
+    [kept] = tmp_path.glob("hub.db.bak-*")
+    with SqliteReplica.open(kept, None, REGISTRY) as old:
+        assert old.entity("ticket", "tkt-after")  # the WAL was folded in before setting it aside
+
+
+def test_restore_rejects_a_file_that_is_not_a_hub_backup(seeded, tmp_path):
+    device_replica = SqliteReplica.open(tmp_path / "tablet.db", "dev-1", REGISTRY)
+    device_replica.close()
+    (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
+    target = tmp_path / "restored" / "hub.db"
+    for bad in ("tablet.db", "junk.db", "absent.db"):
+        with pytest.raises(ApiError) as raised:
+            admin.restore(tmp_path / bad, target, tmp_path / "restored" / "blobs")
+        assert raised.value.hint
+    assert not target.exists() and not list((tmp_path / "restored").glob("*.restoring*"))
+
+
 # -- the CLI as a whole ----------------------------------------------------------------------------
 def test_every_admin_command_has_help_and_json(seeded):
     from hub.cli import admin as group
@@ -261,7 +360,7 @@ def test_every_admin_command_has_help_and_json(seeded):
 
 def test_a_mistyped_database_path_is_not_turned_into_an_empty_hub(tmp_path):
     missing = tmp_path / "typo.db"
-    for args in (["devices"], ["conflicts"], ["quarantine"], ["export-job", "job-1"]):
+    for args in (["devices"], ["conflicts"], ["quarantine"], ["export-job", "job-1"], ["backup", str(tmp_path / "b")]):
         result = CliRunner().invoke(main, ["--db", str(missing), "admin", *args])
         assert result.exit_code == 1 and "no hub database" in result.output and "next:" in result.output, args
     assert not missing.exists()
