@@ -38,6 +38,8 @@ LAG_CAP = 10_000
 SCAN_CAP = 200_000
 WINDOW = 2_000
 EXPORT_FORMAT = "fieldsync.job-export/1"
+RESTORE_NOTE = ("devices that synced after this backup push their own work again at their next sync; "
+                "changes written at the hub after it (office edits, engine output) are gone")
 DEVICE_FIELDS = ("node", "name", "kind", "technician_id", "van_id", "created_at", "revoked_at", "last_seen_at",
                  "last_sync_at", "clock_offset_ms", "skewed", "agent_version", "pushed", "pulled", "rejected")
 
@@ -327,7 +329,8 @@ def restore(source: Path, database: Path, blobs: Path, *, force: bool = False,
     _sync_file(incoming)
     os.replace(incoming, database)
     blob_report = _copy_blobs(summary.pop("blob_names"), blobs_beside(source), blobs)
-    return {"file": str(database), "from": str(source), "kept": kept, **summary, "blobs": blob_report}
+    return {"file": str(database), "from": str(source), "kept": kept, **summary, "blobs": blob_report,
+            "note": RESTORE_NOTE}
 
 
 def _check_copy(path: Path) -> dict[str, Any]:

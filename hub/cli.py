@@ -338,7 +338,7 @@ def restore(ctx: click.Context, file: Path, force: bool, as_json: bool) -> None:
     kept = f"\nprevious database kept as {report['kept']}" if report["kept"] else ""
     emit(report, as_json, f"restored {file} into {config.database}: {report['ops']} ops, integrity "
                           f"{report['integrity']}{kept}\n" + _blob_lines(report["blobs"]) +
-                          "\nstart the hub again: fieldsync-hub serve")
+                          f"\nnote: {report['note']}\nstart the hub again: fieldsync-hub serve")
 
 
 if __name__ == "__main__":

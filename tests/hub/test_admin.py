@@ -325,7 +325,7 @@ def test_restore_refuses_a_running_hub_and_keeps_the_replaced_file(seeded, tmp_p
     seeded.close()
     result = cli(seeded, "restore", str(backup_file), "--force")
     assert result.exit_code == 0, result.output
-    assert "previous database kept as" in result.stdout
+    assert "previous database kept as" in result.stdout and "push their own work again" in result.stdout
     reopened = HubStore(seeded.config)
     assert not reopened.replica.entity("ticket", "tkt-after") and reopened.replica.entity("job", "job-1")
     reopened.close()
