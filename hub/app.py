@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 
-from . import blobs, device_api, errors, sync_api
+from . import blobs, device_api, errors, office_api, sync_api
 from .config import HubConfig
 from .store import HubStore
 
@@ -26,6 +26,7 @@ def create_app(config: HubConfig | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(device_api.bp)
     app.register_blueprint(sync_api.bp)
     app.register_blueprint(blobs.bp)
+    office_api.init_app(app)
 
     @app.get("/api/v1/health")
     def health():

@@ -1,0 +1,199 @@
+"""The office API (``/api/v1``): what dispatchers and managers use to run the business.
+
+Every record type is a resource with the same routes — list (with filters), read one, create,
+edit the fields given (PATCH), and move its status through ``POST .../status`` — under the seeds'
+permissions: master data, SLA policies and contracts need ``manage``; tickets and work orders
+``write``; dispatching jobs ``assign``; reading ``read``. Tickets, work orders and jobs have their
+own create rules (``office_tickets``, ``office_dispatch``). Edits become hub-authored ops, so they
+reach the devices whose scope holds the record at their next sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Flask, request
+from marshmallow import Schema, fields, validate
+
+from . import office_dispatch, office_portal, office_records, office_tickets, openapi
+from .auth import current_store
+from .errors import ApiError
+from .office_http import (
+    ASSIGN,
+    MANAGE,
+    READ,
+    WRITE,
+    doc,
+    json_object,
+    listing,
+    new_id,
+    office_required,
+    ok,
+    paging,
+    query,
+)
+from .store import HubStore
+
+bp = Blueprint("office", __name__, url_prefix="/api/v1")
+
+# A resource's create: (store, body, a fresh id) -> (the new record's view, warnings for the caller).
+Creator = Callable[[HubStore, dict[str, Any], str], tuple[dict[str, Any], list[str]]]
+
+
+@dataclass(frozen=True)
+class Resource:
+    entity: str
+    path: str
+    edit: str  # the permission to create, edit and move the status
+    create: Creator | None = None  # None: validate with the schema and write, nothing more
+    fixed: frozenset[str] = frozenset()  # fields set at creation that PATCH may not change
+    fixed_hint: str = ""
+
+
+class SkuSchema(Schema):
+    sku = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                                                                error="1-64 letters, digits, '.', '_' or '-'"))
+
+
+def create_item(store: HubStore, data: dict[str, Any], _eid: str) -> tuple[dict[str, Any], list[str]]:
+    """A catalogue item is named by its SKU (``sku`` in the body), not by a generated id."""
+    sku = SkuSchema().load({"sku": data.pop("sku", None)})["sku"]
+    record = office_records.validate("item", data)
+    return office_records.create(store, "item", sku, record), []
+
+
+RESOURCES = (
+    Resource("customer", "customers", MANAGE),
+    Resource("contact", "contacts", MANAGE, fixed=frozenset({"customer_id"})),
+    Resource("site", "sites", MANAGE, fixed=frozenset({"customer_id"})),
+    Resource("asset", "assets", MANAGE, fixed=frozenset({"customer_id"})),
+    Resource("sla_policy", "sla_policies", MANAGE),
+    Resource("contract", "contracts", MANAGE, fixed=frozenset({"customer_id"})),
+    Resource("ticket", "tickets", WRITE, office_tickets.create_ticket, frozenset({"customer_id", "opened_at"})),
+    Resource("work_order", "work_orders", WRITE, office_tickets.create_work_order, frozenset({"ticket_id"})),
+    Resource("job", "jobs", ASSIGN, office_dispatch.dispatch,
+             frozenset({"work_order_id", "ticket_id", "technician_id", "van_id"}),
+             "assign with POST /api/v1/jobs/<id>/assign, or /unassign"),
+    Resource("technician", "technicians", MANAGE),
+    Resource("stock_location", "stock_locations", MANAGE, fixed=frozenset({"kind"})),
+    Resource("item", "items", MANAGE, create_item),
+)
+
+
+def _add_resource(resource: Resource) -> None:
+    entity, base = resource.entity, f"/{resource.path}"
+    noun = entity.replace("_", " ")
+    filters = {name: spec for name in office_records.schema_of(entity).fields
+               if (spec := office_records.filterable(entity, name)) is not None}
+
+    def list_records():
+        store = current_store()
+        wanted = query(filters)
+        after, limit = paging()
+        with store.reading():
+            rows = office_records.select(store, entity, wanted, after=after, limit=limit)
+        return listing(rows, limit)
+
+    def create_record():
+        store = current_store()
+        data = json_object()
+        eid = new_id()
+        if resource.create is None:
+            created = office_records.create(store, entity, eid, office_records.validate(entity, data))
+            warnings: list[str] = []
+        else:
+            created, warnings = resource.create(store, data, eid)
+        response, status = ok(created, 201, warnings=warnings)
+        response.headers["Location"] = f"{request.path}/{created['id']}"
+        return response, status
+
+    def read_record(eid: str):
+        store = current_store()
+        with store.reading():
+            found = office_records.require(store, entity, eid)
+            conflicts = store.replica.conflicts(entity, eid)
+        return ok(found, conflicts=conflicts)
+
+    def edit_record(eid: str):
+        store = current_store()
+        data = json_object()
+        try:
+            changes = office_records.validate(entity, data, partial=True, fixed=resource.fixed)
+        except ApiError as exc:
+            exc.hint = resource.fixed_hint or exc.hint
+            raise
+        return ok(office_records.update(store, entity, eid, changes))
+
+    schema_name = openapi.component_name(entity)
+    routes = [
+        (base, "GET", f"list_{resource.path}", list_records, READ,
+         {"summary": f"List {noun} records, filtered", "query": sorted(filters), "response": [schema_name]}),
+        (base, "POST", f"create_{entity}", create_record, resource.edit,
+         {"summary": f"Create a {noun}", "body": schema_name, "response": schema_name, "status": 201}),
+        (f"{base}/<eid>", "GET", f"read_{entity}", read_record, READ,
+         {"summary": f"Read one {noun} (merged view, with its conflicts)", "response": schema_name}),
+        (f"{base}/<eid>", "PATCH", f"edit_{entity}", edit_record, resource.edit,
+         {"summary": f"Edit the fields given of a {noun}", "body": schema_name, "partial": True,
+          "response": schema_name}),
+    ]
+    if office_records.status_machine(entity) is not None:
+        def move_status(eid: str):
+            store = current_store()
+            target = StatusSchema().load(json_object())["status"]
+            return ok(office_records.move(store, entity, eid, target))
+
+        routes.append((f"{base}/<eid>/status", "POST", f"move_{entity}", move_status, resource.edit,
+                       {"summary": f"Move a {noun} to another status (409 if not allowed from the current one)",
+                        "body": StatusSchema, "response": schema_name}))
+    for rule, method, endpoint, view, permission, notes in routes:
+        view.__name__ = endpoint
+        bp.add_url_rule(rule, endpoint, office_required(permission)(doc(tag=noun, **notes)(view)), methods=[method])
+
+
+class StatusSchema(Schema):
+    status = fields.String(required=True, validate=validate.Length(1, 40))
+
+
+for _resource in RESOURCES:
+    _add_resource(_resource)
+
+
+class ConflictQuery(Schema):
+    entity = fields.String()
+    eid = fields.String()
+
+
+@bp.get("/conflicts")
+@office_required(READ)
+@doc(tag="conflicts", query=["entity", "eid"])
+def conflicts():
+    """Every conflict kept: concurrent writes overwritten (both values) and transitions skipped."""
+    store = current_store()
+    wanted = query(ConflictQuery().fields)
+    if "eid" in wanted and "entity" not in wanted:
+        raise ApiError(400, "bad query parameters", [("eid", "give entity too")])
+    with store.reading():
+        found = store.replica.conflicts(wanted.get("entity"), wanted.get("eid"))
+    return ok(found, count=len(found))
+
+
+@bp.get("/quarantine")
+@office_required(MANAGE)
+@doc(tag="conflicts")
+def quarantine():
+    """Ops refused by a rule (invalid, out of scope, clock too far ahead), each with its reason."""
+    store = current_store()
+    with store.reading():
+        found = store.replica.quarantined()
+    return ok(found, count=len(found))
+
+
+def init_app(app: Flask) -> None:
+    """Register the office API, the portal and the OpenAPI description on ``app``."""
+    app.register_blueprint(bp)
+    app.register_blueprint(office_tickets.bp)
+    app.register_blueprint(office_dispatch.bp)
+    app.register_blueprint(office_portal.bp)
+    app.register_blueprint(openapi.bp)
