@@ -81,9 +81,12 @@ def build(app: Flask) -> dict[str, Any]:
     """The OpenAPI document for every route of ``app`` (static files excepted)."""
     from .app import VERSION  # the app module imports this one
 
-    spec = APISpec("FieldSync hub", VERSION, OPENAPI_VERSION, plugins=[MarshmallowPlugin()], info={
+    marshmallow = MarshmallowPlugin()
+    spec = APISpec("FieldSync hub", VERSION, OPENAPI_VERSION, plugins=[marshmallow], info={
         "description": "Offline-first sync for field-service work: the devices' sync API and the office API. "
                        "Every error answers with the Error schema."})
+    # Money and quantities travel as decimal strings ("12.50"), never as JSON numbers.
+    marshmallow.map_to_openapi_type(fields.Decimal, "string", "decimal")
     spec.components.security_scheme("user", {"type": "http", "scheme": "bearer",
                                               "description": "an office or portal user's token"})
     spec.components.security_scheme("device", {"type": "http", "scheme": "bearer",
@@ -103,6 +106,7 @@ def build(app: Flask) -> dict[str, Any]:
     document = spec.to_dict()
     _mark_merge_kinds(document["components"]["schemas"])
     return document
+
 
 
 def _path(rule: Rule) -> tuple[str, list[dict[str, Any]]]:
