@@ -40,6 +40,8 @@ bp = Blueprint("office", __name__, url_prefix="/api/v1")
 
 # A resource's create: (store, body, a fresh id) -> (the new record's view, warnings for the caller).
 Creator = Callable[[HubStore, dict[str, Any], str], tuple[dict[str, Any], list[str]]]
+# A check of an edit beyond its fields' own validity: (store, id, changes in wire form); raises ApiError.
+EditCheck = Callable[[HubStore, str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Resource:
     create: Creator | None = None  # None: validate with the schema and write, nothing more
     fixed: frozenset[str] = frozenset()  # fields set at creation that PATCH may not change
     fixed_hint: str = ""
+    check_edit: EditCheck | None = None
 
 
 class SkuSchema(Schema):
@@ -71,7 +74,8 @@ RESOURCES = (
     Resource("asset", "assets", MANAGE, fixed=frozenset({"customer_id"})),
     Resource("sla_policy", "sla_policies", MANAGE),
     Resource("contract", "contracts", MANAGE, fixed=frozenset({"customer_id"})),
-    Resource("ticket", "tickets", WRITE, office_tickets.create_ticket, frozenset({"customer_id", "opened_at"})),
+    Resource("ticket", "tickets", WRITE, office_tickets.create_ticket, frozenset({"customer_id", "opened_at"}),
+             check_edit=office_tickets.check_edit),
     Resource("work_order", "work_orders", WRITE, office_tickets.create_work_order, frozenset({"ticket_id"})),
     Resource("job", "jobs", ASSIGN, office_dispatch.dispatch,
              frozenset({"work_order_id", "ticket_id", "technician_id", "van_id"}),
@@ -124,12 +128,16 @@ def _add_resource(resource: Resource) -> None:
         except ApiError as exc:
             exc.hint = resource.fixed_hint or exc.hint
             raise
-        return ok(office_records.update(store, entity, eid, changes))
+        with store.unit_of_work():
+            if resource.check_edit is not None:
+                resource.check_edit(store, eid, changes)
+            return ok(office_records.update(store, entity, eid, changes))
 
     schema_name = openapi.component_name(entity)
     routes = [
         (base, "GET", f"list_{resource.path}", list_records, READ,
-         {"summary": f"List {noun} records, filtered", "query": sorted(filters), "response": [schema_name]}),
+         {"summary": f"List {noun} records, filtered", "query": [*sorted(filters), "after", "limit"],
+          "response": [schema_name]}),
         (base, "POST", f"create_{entity}", create_record, resource.edit,
          {"summary": f"Create a {noun}", "body": schema_name, "response": schema_name, "status": 201}),
         (f"{base}/<eid>", "GET", f"read_{entity}", read_record, READ,

@@ -68,12 +68,13 @@ def _customer_comment(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def public(ticket: dict[str, Any]) -> dict[str, Any]:
+    """What a customer may see of a ticket."""
     return {name: ticket[name] for name in TICKET_FIELDS}
 
 
 @bp.get("/tickets")
 @portal_required(READ)
-@doc(tag="portal", query=["status"])
+@doc(tag="portal", query=["status", "after", "limit"])
 def tickets():
     """The customer's own requests, oldest first."""
     store = current_store()

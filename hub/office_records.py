@@ -63,15 +63,18 @@ class IdFactory:
 
 @cache
 def schema_of(entity: str) -> EntitySchema:
+    """One schema instance per entity type, for reading its fields and dumping wire forms."""
     return SCHEMAS[entity]()
 
 
 def merge_kind(entity: str, name: str) -> str | None:
+    """The merge kind ``schema/`` declares for a field (None for a name the entity lacks)."""
     found = schema_of(entity).fields.get(name)
     return found.metadata.get("merge") if found is not None else None
 
 
 def status_machine(entity: str) -> StateMachine | None:
+    """The state machine of the entity's ``status`` field, if it has one."""
     found = schema_of(entity).fields.get("status")
     return found.metadata.get("machine") if found is not None else None
 
@@ -94,8 +97,13 @@ def validate(entity: str, data: Mapping[str, Any], *, partial: bool = False,
     which moves only through its own endpoint) may not be sent. Raises ValidationError or ApiError
     naming each bad field.
     """
-    refused = [(name, "changes only through POST .../status" if name == "status" else "cannot be changed here")
-               for name in data if name == "status" and merge_kind(entity, name) == "status" or name in fixed]
+    fixed = set(fixed)
+    refused = []
+    for name in data:
+        if merge_kind(entity, name) == "status":
+            refused.append((name, "changes only through POST .../status"))
+        elif name in fixed:
+            refused.append((name, "cannot be changed here"))
     if refused:
         raise ApiError(400, "the request is not valid", refused, hint="leave these fields out")
     loaded = load(SCHEMAS[entity], dict(data), partial=partial)
@@ -205,6 +213,7 @@ def status_of(store: HubStore, entity: str, eid: str) -> tuple[str, str | None]:
 
 
 def allowed_moves(store: HubStore, entity: str, eid: str) -> list[str]:
+    """The states the entity's status may move to from where it is now."""
     machine = status_machine(entity)
     assert machine is not None
     state, held = status_of(store, entity, eid)

@@ -70,6 +70,16 @@ def create_ticket(store: HubStore, data: dict[str, Any], eid: str) -> tuple[dict
         return office_records.create(store, "ticket", eid, record), warnings
 
 
+def check_edit(store: HubStore, eid: str, changes: dict[str, Any]) -> None:
+    """A ticket moved to another site, asset or contract must stay with its own customer's."""
+    if not OWNED.keys() & changes.keys():
+        return
+    ticket = office_records.require(store, "ticket", eid)
+    errors = ownership_errors(store, ticket["customer_id"], {**ticket, **changes})
+    if errors:
+        raise ApiError(400, "the ticket names records of another customer", errors)
+
+
 def create_work_order(store: HubStore, data: dict[str, Any], eid: str) -> tuple[dict[str, Any], list[str]]:
     """Convert a ticket into a work order; the scope defaults to the ticket's description."""
     with store.unit_of_work():

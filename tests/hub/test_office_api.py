@@ -194,20 +194,22 @@ def test_a_closed_ticket_cannot_be_moved_again_and_the_409_says_why(client, seed
 
 
 def test_an_edit_changes_only_the_fields_sent(client, seeded, office):
+    seeded.write([("site", "site-2", SET, "customer_id", "cust-2")])
     reply = client.patch(f"{API}/technicians/tech-1", json={"skills": ["hvac", "electrical"]}, headers=office)
     assert reply.json["data"]["skills"] == ["electrical", "hvac"] and reply.json["data"]["name"] == "Ana Silva"
     reply = client.patch(f"{API}/technicians/tech-1", json={"skills": ["electrical"], "email": "ana@fs.example"},
                          headers=office)
     assert reply.json["data"]["skills"] == ["electrical"] and reply.json["data"]["van_id"] == "van-7"
-    refused = {
-        "/technicians/tech-1": {"email": "not an email"},
-        "/sites/site-1": {"customer_id": "cust-2"},
-        "/tickets/tkt-1": {"status": "closed"},
-        "/jobs/job-1": {"technician_id": "tech-9"},
-    }
-    for path, body in refused.items():
+    refused = [
+        ("/technicians/tech-1", {"email": "not an email"}, ["email"]),
+        ("/sites/site-1", {"customer_id": "cust-2"}, ["customer_id"]),
+        ("/tickets/tkt-1", {"status": "closed"}, ["status"]),
+        ("/tickets/tkt-1", {"site_id": "site-2"}, ["site_id", "asset_id"]),  # another customer's; not the asset's
+        ("/jobs/job-1", {"technician_id": "tech-9"}, ["technician_id"]),
+    ]
+    for path, body, fields in refused:
         reply = client.patch(API + path, json=body, headers=office)
-        assert reply.status_code == 400 and [e["field"] for e in reply.json["errors"]] == list(body), path
+        assert reply.status_code == 400 and [e["field"] for e in reply.json["errors"]] == fields, path
     reply = client.patch(f"{API}/technicians/tech-404", json={"name": "Nobody"}, headers=office)
     assert reply.status_code == 404
     assert reply.json["errors"] == [{"field": "id", "reason": "no technician with this id"}]
