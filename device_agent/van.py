@@ -1,0 +1,302 @@
+"""A van's stock, recorded offline, and the recording primitives every agent command shares.
+
+The van's stock is escrow (DESIGN.md): the hub transfers stock to a van, and only the van's own
+devices — its terminal and its technician's tablet — spend it, without asking anyone. Each
+movement is written twice in one transaction: a ``stock_move`` record (the audit trail) and a
+delta on the ``stock`` counter ``on_hand`` (entity ``<van>:<sku>``), so the counter always equals
+the ledger. Going below zero is warned about and recorded anyway: the technician is never
+blocked; the hub raises the stock exception.
+
+This is the lower layer of the agent's command libraries: :class:`Batch`, :class:`Recorded`,
+:class:`NotRecorded` and record ids live here because ``visit.py`` builds on the van's stock
+(a part used on a job comes out of the van) and both modules need them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import ValidationError
+
+from schema import SCHEMAS
+from schema.base import reason as reason_of
+from sync.errors import SyncError
+from sync.kinds.counter import to_decimal, to_json_number
+from sync.ops import APPEND, INCR, MOVE, SET, VOID, OpId
+
+from .agent import Agent
+
+# A count against figures older than this may double-count parts used on tablets meanwhile.
+STALE = timedelta(hours=1)
+
+
+class NotRecorded(SyncError):
+    """A command refused on this device before anything was written; names the field and the fix."""
+
+    def __init__(self, field: str, reason: str, hint: str = "", errors: list[tuple[str, str]] | None = None) -> None:
+        self.field = field
+        self.reason = reason
+        self.errors = errors or [(field, reason)]
+        super().__init__("not recorded — " + "; ".join(f"{f}: {r}" for f, r in self.errors), hint=hint)
+
+
+@dataclass
+class Recorded:
+    """What one command wrote: records appended, fields changed, and warnings for the technician."""
+
+    command: str
+    description: str
+    job_id: str | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    ops: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": True, **asdict(self)}
+
+
+class IdClock:
+    """UUIDv7 layout: 48-bit milliseconds, version 7, a 12-bit sequence, variant, 62 random bits.
+
+    Time-ordered keys insert several times faster into SQLite than random ones (DESIGN.md), and
+    ``views.job_card`` takes the latest checklist record in id order; the sequence keeps the ids
+    made by this process within one millisecond in order too.
+    """
+
+    def __init__(self) -> None:
+        self.ms = 0
+        self.seq = 0
+
+    def next(self, now_ms: int, entropy: bytes | None = None) -> str:
+        if now_ms > self.ms:
+            self.ms, self.seq = now_ms, 0
+        else:
+            self.seq += 1
+            if self.seq > 0xFFF:
+                self.ms, self.seq = self.ms + 1, 0
+        rand = int.from_bytes(entropy or os.urandom(8), "big") & ((1 << 62) - 1)
+        value = (self.ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | self.seq << 64 | 0b10 << 62 | rand
+        return str(uuid.UUID(int=value))
+
+
+_ids = IdClock()
+
+
+def new_record_id(now_ms: int, entropy: bytes | None = None) -> str:
+    """A new time-ordered record id (UUIDv7-like): later ids from this process sort after earlier ones."""
+    return _ids.next(now_ms, entropy)
+
+
+def validate(entity: str, value: dict[str, Any]) -> None:
+    """Check a whole record against its schema; NotRecorded names every offending field."""
+    try:
+        SCHEMAS[entity]().load(value)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"value": exc.messages}
+        errors = [(name, reason_of(ValidationError(message))) for name, message in messages.items()]
+        raise NotRecorded(errors[0][0], errors[0][1], errors=errors) from None
+
+
+class Batch:
+    """Collects one command's changes; :meth:`commit` writes them in one transaction, all or none."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.changes: list[tuple[Any, ...]] = []
+        self.recorded = Recorded("", "")
+
+    def append(self, entity: str, value: dict[str, Any], record_id: str | None = None) -> str:
+        validate(entity, value)
+        record_id = record_id or new_record_id(self.agent.now_ms())
+        self.changes.append((entity, record_id, APPEND, "", value))
+        self.recorded.records.append({"entity": entity, "id": record_id, "value": value})
+        return record_id
+
+    def move(self, job_id: str, target: str) -> None:
+        self.changes.append(("job", job_id, MOVE, "status", target))
+        self.recorded.changes.append({"entity": "job", "id": job_id, "field": "status", "to": target})
+
+    def set(self, entity: str, eid: str, name: str, value: Any) -> None:
+        self.changes.append((entity, eid, SET, name, value))
+        self.recorded.changes.append({"entity": entity, "id": eid, "field": name, "to": value})
+
+    def incr(self, entity: str, eid: str, name: str, delta: Decimal) -> None:
+        self.changes.append((entity, eid, INCR, name, to_json_number(delta)))
+        self.recorded.changes.append({"entity": entity, "id": eid, "field": name, "delta": str(delta)})
+
+    def void(self, entity: str, eid: str, target: OpId, reason: str) -> None:
+        self.changes.append((entity, eid, VOID, "", reason, [target]))
+        self.recorded.changes.append({"entity": entity, "id": eid, "voided": str(target), "reason": reason})
+
+    def warn(self, text: str) -> None:
+        self.recorded.warnings.append(text)
+
+    def commit(self, command: str, description: str, job_id: str | None = None) -> Recorded:
+        ops = self.agent.write(self.changes)
+        recorded = self.recorded
+        recorded.command, recorded.description, recorded.job_id, recorded.ops = command, description, job_id, len(ops)
+        return recorded
+
+
+# -- the van's stock -----------------------------------------------------------------------------------
+def item_of(agent: Agent, sku: str) -> dict[str, Any]:
+    """The catalogue entry of a SKU; NotRecorded (with close matches) if the catalogue lacks it."""
+    item = agent.replica.entity("item", sku) if sku else {}
+    if not item or item.get("_deleted"):
+        close = difflib.get_close_matches(sku, agent.replica.entity_ids("item"), n=3)
+        guess = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise NotRecorded("sku", f"no part {sku!r} in the catalogue on this device{guess}",
+                          hint="check the SKU; 'fieldsync-agent sync' refreshes the catalogue")
+    return item
+
+
+def quantity(value: Any, name: str = "qty", *, allow_zero: bool = False) -> Decimal:
+    """Parse a quantity such as 2 or "1.5" (at most 6 decimals); NotRecorded names ``name``."""
+    try:
+        number = to_decimal(value if isinstance(value, int) and not isinstance(value, bool) else str(value).strip())
+    except ValueError as exc:
+        raise NotRecorded(name, f"{value!r} is not a quantity: {exc}") from None
+    if number < 0 or (number == 0 and not allow_zero):
+        raise NotRecorded(name, f"must be {'zero or more' if allow_zero else 'more than zero'}, got {value}")
+    return number
+
+
+def own_van(agent: Agent) -> str | None:
+    """The van whose stock this device spends: the terminal's van, or the technician's van."""
+    if agent.config.van_id:
+        return agent.config.van_id
+    technician = agent.config.technician_id
+    return agent.replica.entity("technician", technician).get("van_id") if technician else None
+
+
+def on_hand(agent: Agent, van: str, sku: str) -> Decimal:
+    """The van's quantity of a SKU as this device sees it (its own unsynced moves included)."""
+    return Decimal(str(agent.replica.entity("stock", f"{van}:{sku}").get("on_hand") or 0))
+
+
+def move_stock(batch: Batch, van: str, sku: str, delta: Decimal, reason: str, *, move_id: str | None = None,
+               job_id: str | None = None, kit_id: str | None = None, note: str = "") -> tuple[Decimal, Decimal]:
+    """Author one movement at ``van``: a stock_move record and the on_hand delta, together.
+    Returns on_hand (before, after) as this device sees it; warns when ``after`` is below zero."""
+    agent = batch.agent
+    before = on_hand(agent, van, sku)
+    stock_id = f"{van}:{sku}"
+    batch.append("stock_move", {"location_id": van, "sku": sku, "qty": str(delta), "reason": reason,
+                                "job_id": job_id, "kit_id": kit_id, "note": note,
+                                "device_time": agent.device_time()}, move_id)
+    known = agent.replica.entity("stock", stock_id)
+    # A SKU new to this van: name its location so the hub links the row to the van's scope and
+    # the van's other device receives it. Only when absent, so no needless lww conflicts arise.
+    if not known.get("location_id"):
+        batch.set("stock", stock_id, "location_id", van)
+    if not known.get("sku"):
+        batch.set("stock", stock_id, "sku", sku)
+    if delta:
+        batch.incr("stock", stock_id, "on_hand", delta)
+    after = before + delta
+    if delta < 0 and after < 0:
+        batch.warn(f"{van} held {before} {sku}; it now shows {after}. Recorded anyway — the hub raises a "
+                   "stock exception; count the van ('fieldsync-agent van count') if the figure is wrong")
+    return before, after
+
+
+def _terminal(agent: Agent) -> str:
+    if agent.config.kind != "van" or not agent.config.van_id:
+        raise NotRecorded("device", "van stock is received, counted and handed out on the van's terminal",
+                          hint="on a tablet, record parts with 'fieldsync-agent use-part JOB SKU QTY'")
+    return agent.config.van_id
+
+
+def stock(agent: Agent, van: str | None = None) -> list[dict[str, Any]]:
+    """On-hand per SKU of the van (this device's van by default), from the local replica."""
+    van = van or own_van(agent)
+    if not van:
+        raise NotRecorded("van", "no van is recorded for this device", hint="give --van VAN")
+    rows = []
+    for stock_id in agent.replica.entity_ids("stock"):
+        location, _, sku = stock_id.partition(":")
+        if location != van:
+            continue
+        item = agent.replica.entity("item", sku)
+        rows.append({"van": van, "sku": sku, "name": item.get("name"), "unit": item.get("unit", "ea"),
+                     "on_hand": str(on_hand(agent, van, sku))})
+    return rows
+
+
+def parse_lines(texts: Iterable[str]) -> list[tuple[str, Decimal]]:
+    """``["CAP-45=5", "FLT-1=2"]`` -> [(sku, qty)]; NotRecorded names the bad line."""
+    lines: dict[str, Decimal] = {}
+    for text in texts:
+        sku, sign, qty = text.partition("=")
+        if not sign or not sku.strip():
+            raise NotRecorded("lines", f"{text!r} is not SKU=QTY", hint="e.g. CAP-45=5 FLT-1=2")
+        if sku.strip() in lines:
+            raise NotRecorded("lines", f"{sku.strip()} is given twice; give each SKU once with its total")
+        lines[sku.strip()] = quantity(qty, f"qty of {sku.strip()}")
+    if not lines:
+        raise NotRecorded("lines", "give at least one SKU=QTY")
+    return list(lines.items())
+
+
+def receive_kit(agent: Agent, lines: Iterable[tuple[str, Any]], kit_id: str | None = None) -> Recorded:
+    """Parts arrive in the van (a kit from the warehouse): per SKU a 'kit_in' move and +qty on hand."""
+    van = _terminal(agent)
+    if kit_id is not None and not 1 <= len(kit_id) <= 128:
+        raise NotRecorded("kit", "a kit id has 1 to 128 characters")
+    batch = Batch(agent)
+    parts = []
+    for sku, qty in lines:
+        item_of(agent, sku)
+        amount = quantity(qty, f"qty of {sku}")
+        before, after = move_stock(batch, van, sku, amount, "kit_in", kit_id=kit_id)
+        parts.append(f"{sku} +{amount} ({before} -> {after})")
+    kit = f" from kit {kit_id}" if kit_id else ""
+    return batch.commit("van receive-kit", f"received into {van}{kit}: {', '.join(parts)}")
+
+
+def count(agent: Agent, sku: str, counted: Any) -> Recorded:
+    """A physical count: on_hand moves by (counted - what this device thinks is there), with a
+    'count' move — recorded even when nothing differs, as proof the shelf was counted."""
+    van = _terminal(agent)
+    item_of(agent, sku)
+    amount = quantity(counted, "qty", allow_zero=True)
+    batch = Batch(agent)
+    before, after = move_stock(batch, van, sku, amount - on_hand(agent, van, sku), "count", note=f"counted {amount}")
+    # A count corrects what this device knew: parts a tablet used but had not synced are not in
+    # ``before``, and the hub would subtract them a second time. Say so when the terminal is stale.
+    last = agent.status()["last_sync_at"]
+    if last is None or datetime.fromisoformat(agent.device_time()) - datetime.fromisoformat(last) > STALE:
+        batch.warn(f"this terminal last synced {last or 'never'}: parts used on tablets since then are not in "
+                   "the figure counted against — sync first, then count, for an exact adjustment")
+    difference = after - before
+    return batch.commit("van count", f"counted {amount} {sku} in {van}: was {before}, "
+                        f"{'no difference' if not difference else f'adjusted by {difference}'}")
+
+
+def hand_out(agent: Agent, sku: str, qty: Any, technician_id: str, job_id: str | None = None) -> Recorded:
+    """Parts leave the van with a technician: a 'usage' move of -qty and on_hand down by qty.
+    Below zero it warns and records anyway."""
+    van = _terminal(agent)
+    item_of(agent, sku)
+    amount = quantity(qty)
+    if not technician_id:
+        raise NotRecorded("technician", "say who takes the parts (--technician ID)")
+    batch = Batch(agent)
+    if not agent.replica.entity("technician", technician_id):
+        batch.warn(f"{technician_id} is not one of {van}'s technicians on this terminal")
+    if job_id and not agent.replica.entity("job", job_id):
+        batch.warn(f"job {job_id} is not on this terminal")
+    before, after = move_stock(batch, van, sku, -amount, "usage", job_id=job_id,
+                               note=f"handed out to {technician_id}")
+    for_job = f" for {job_id}" if job_id else ""
+    return batch.commit("van hand-out", f"handed out {amount} x {sku} from {van} to {technician_id}{for_job}; "
+                        f"{before} -> {after}", job_id)
