@@ -1,0 +1,122 @@
+"""The van-stock terminal receives kits, counts shelves and hands out parts offline; the hub sums it all."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from device_agent import van as stock
+from device_agent import visit as v
+from hub.app import store_of
+from sync.ops import SET
+
+from .test_visit import enrolled, hub_quarantine, hub_view, online
+
+
+def add_filter_to_catalogue(hub):
+    store_of(hub.app).write([
+        ("item", "FLT-20", SET, "name", "Filter 20in"),
+        ("item", "FLT-20", SET, "unit_cost", "3.00"),
+        ("item", "FLT-20", SET, "unit_price", "9.00"),
+    ])
+
+
+@pytest.fixture
+def terminal(hub, code, tmp_path):
+    add_filter_to_catalogue(hub)
+    agent = enrolled(hub, code, tmp_path / "van", "van", "van-7")
+    yield agent
+    agent.close()
+
+
+def hub_moves(hub, van, sku):
+    store = store_of(hub.app)
+    with store.reading():
+        moves = [store.replica.entity("stock_move", eid) for eid in store.replica.entity_ids("stock_move")]
+    return [m for m in moves if m["value"]["location_id"] == van and m["value"]["sku"] == sku and not m["voided"]]
+
+
+def test_receive_count_and_hand_out_offline_then_the_hub_on_hand_is_their_sum(hub, terminal):
+    assert stock.stock(terminal) == [{"van": "van-7", "sku": "CAP-45", "name": "Capacitor 45uF", "unit": "ea",
+                                      "on_hand": "2"}]
+    kit = stock.receive_kit(terminal, stock.parse_lines(["CAP-45=5", "FLT-20=2"]), "kit-118")
+    assert "CAP-45 +5 (2 -> 7)" in kit.description and "FLT-20 +2 (0 -> 2)" in kit.description
+    counted = stock.count(terminal, "CAP-45", 6)
+    assert "adjusted by -1" in counted.description
+    handed = stock.hand_out(terminal, "CAP-45", 2, "tech-1", "job-1")
+    assert handed.warnings == [] and handed.description.endswith("6 -> 4")
+    assert {r["sku"]: r["on_hand"] for r in stock.stock(terminal)} == {"CAP-45": "4", "FLT-20": "2"}
+    terminal.close()
+
+    with online(terminal.home) as agent:
+        assert agent.sync().rejected == []
+    assert hub_quarantine(hub) == []
+    seeded = 2  # the hub's own opening balance, written before any movement existed
+    cap_moves = hub_moves(hub, "van-7", "CAP-45")
+    assert [m["value"]["reason"] for m in cap_moves].count("kit_in") == 1
+    assert hub_view(hub, "stock", "van-7:CAP-45")["on_hand"] == 4
+    assert seeded + sum(Decimal(m["value"]["qty"]) for m in cap_moves) == 4
+    filters = hub_view(hub, "stock", "van-7:FLT-20")
+    assert filters["on_hand"] == 2 and filters["location_id"] == "van-7" and filters["sku"] == "FLT-20"
+    assert sum(Decimal(m["value"]["qty"]) for m in hub_moves(hub, "van-7", "FLT-20")) == 2
+
+
+def test_handing_out_more_than_the_van_holds_warns_and_records(hub, terminal):
+    handed = stock.hand_out(terminal, "CAP-45", 5, "tech-1")
+    assert len(handed.warnings) == 1 and "van-7 held 2 CAP-45; it now shows -3" in handed.warnings[0]
+    terminal.close()
+    with online(terminal.home) as agent:
+        assert agent.sync().rejected == []
+    assert hub_view(hub, "stock", "van-7:CAP-45")["on_hand"] == -3 and hub_quarantine(hub) == []
+
+
+def test_a_count_that_matches_is_still_recorded_as_proof(terminal):
+    counted = stock.count(terminal, "CAP-45", "2")
+    assert "no difference" in counted.description
+    assert [r["entity"] for r in counted.records] == ["stock_move"] and counted.changes == []
+    # This terminal synced a moment ago: its figure is fresh, so no stale-count warning.
+    assert counted.warnings == []
+
+
+def test_the_tablet_and_the_terminal_both_take_parts_offline_and_the_hub_counts_both(hub, code, terminal, tmp_path):
+    tablet = enrolled(hub, code, tmp_path / "tablet")
+    try:
+        v.use_part(tablet, "job-1", "CAP-45", 1)
+        stock.hand_out(terminal, "CAP-45", 1, "tech-1", "job-1")
+        assert stock.stock(tablet)[0]["on_hand"] == "1"  # each device sees only its own take yet
+    finally:
+        tablet.close()
+        terminal.close()
+    for home in (tmp_path / "tablet", tmp_path / "van"):
+        with online(home) as agent:
+            assert agent.sync().rejected == []
+    assert hub_view(hub, "stock", "van-7:CAP-45")["on_hand"] == 0
+    with online(tmp_path / "tablet") as agent:
+        agent.sync()
+        assert stock.stock(agent)[0]["on_hand"] == "0"
+
+
+@pytest.mark.parametrize(("command", "field"), [
+    (lambda a: stock.receive_kit(a, [("CAP-45", 0)]), "qty of CAP-45"),
+    (lambda a: stock.receive_kit(a, [("NOPE-1", 1)]), "sku"),
+    (lambda a: stock.parse_lines(["CAP-45"]), "lines"),
+    (lambda a: stock.parse_lines(["CAP-45=1", "CAP-45=2"]), "lines"),
+    (lambda a: stock.count(a, "CAP-45", -1), "qty"),
+    (lambda a: stock.hand_out(a, "CAP-45", "0", "tech-1"), "qty"),
+    (lambda a: stock.hand_out(a, "CAP-45", 1, ""), "technician"),
+])
+def test_bad_van_input_is_refused_naming_the_field(terminal, command, field):
+    before = terminal.status()["recorded_ops"]
+    with pytest.raises(v.NotRecorded) as refused:
+        command(terminal)
+    assert refused.value.field == field
+    assert terminal.status()["recorded_ops"] == before
+
+
+def test_a_tablet_sees_its_van_stock_but_kits_are_received_on_the_terminal(hub, code, tmp_path):
+    with enrolled(hub, code, tmp_path / "tablet") as tablet:
+        assert stock.stock(tablet)[0]["sku"] == "CAP-45"
+        with pytest.raises(v.NotRecorded) as refused:
+            stock.receive_kit(tablet, [("CAP-45", 1)])
+    assert refused.value.field == "device" and "use-part" in refused.value.hint
