@@ -29,6 +29,7 @@ from .blobs import SHA256
 from .errors import ApiError
 from .scope import JOB_RECORDS, Scope, compute_scope
 from .store import HubStore
+from .timeline import job_timeline
 
 # Counting stops here: past ten thousand ops, "far behind" is all an administrator needs to know,
 # and a lost tablet must not make the report scan the whole log.
@@ -178,12 +179,13 @@ def list_quarantine(store: HubStore, node: str | None = None) -> list[dict[str, 
 
 # -- one job's history ----------------------------------------------------------------------------
 def export_job(store: HubStore, job_id: str, *, all_ops: bool = False) -> dict[str, Any]:
-    """One job's merged history: the job, its work order and ticket, every record made on it
-    (grouped by type), their conflicts, the blobs the records reference, and the ops the state is
-    made of (``history_ops``: superseded lww writes are left out; ``all_ops`` reads the whole log
-    for every op ever written to these entities, which costs a scan of the log). HLCs are
-    formatted. Ingesting ``ops_of_export(doc)`` into an empty replica rebuilds the same state.
-    Raises ApiError 404 for an unknown job."""
+    """One job's merged history: the job, its work order and ticket, every record made on it and
+    the ticket's comments (grouped by type), their conflicts, the job's timeline (``hub.timeline``,
+    the same events the office API shows: who did what when, voids, blob arrival), and the ops
+    the state is made of (``history_ops``: superseded lww writes are left out; ``all_ops`` reads
+    the whole log for every op ever written to these entities). HLCs are formatted. Ingesting
+    ``ops_of_export(doc)`` into an empty replica rebuilds the same state. Raises ApiError 404
+    for an unknown job."""
     with store.reading():
         replica = store.replica
         job = replica.entity("job", job_id)
@@ -195,28 +197,23 @@ def export_job(store: HubStore, job_id: str, *, all_ops: bool = False) -> dict[s
         ticket_id = job.get("ticket_id") or order.get("ticket_id")
         keys = [("job", job_id)] + [(e, i) for e, i in (("work_order", order_id), ("ticket", ticket_id)) if i]
         records = sorted(store.links.referrers("job_id", [job_id], JOB_RECORDS))
+        if ticket_id:
+            records += sorted(store.links.referrers("ticket_id", [ticket_id], ("ticket_comment",)))
         wanted = keys + records
-        if all_ops:
-            ops = _ops_touching(replica, set(wanted))
-        else:
-            ops = replica.history_ops(wanted)
-        grouped: dict[str, list[dict[str, Any]]] = {name: [] for name in JOB_RECORDS}
-        blob_names: set[str] = set()
+        ops = _ops_touching(replica, set(wanted)) if all_ops else replica.history_ops(wanted)
+        grouped: dict[str, list[dict[str, Any]]] = {name: [] for name in (*JOB_RECORDS, "ticket_comment")}
         for entity, eid in records:
             view = replica.entity(entity, eid)
             grouped[entity].append({"eid": eid, **view, "at": format_hlc(view["hlc"]) if "hlc" in view else None})
-            value = view.get("value") or {}
-            blob_names.update(value[k] for k in ("sha256", "image_sha256") if isinstance(value.get(k), str))
-        blobs = {name: _blob_status(store, name) for name in sorted(blob_names)}
-        conflicts = [c for key in wanted for c in replica.conflicts(*key)]
-        doc = {
+        timeline = job_timeline(store, job_id)
+        return {
             "format": EXPORT_FORMAT, "hub": replica.node, "exported_at": store.now_iso(), "job_id": job_id,
             "job": job, "work_order": {"id": order_id, **order} if order_id else None,
             "ticket": {"id": ticket_id, **replica.entity("ticket", ticket_id)} if ticket_id else None,
-            "records": grouped, "conflicts": conflicts, "blobs": blobs,
+            "records": grouped, "conflicts": [c for key in wanted for c in replica.conflicts(*key)],
+            "timeline": timeline["events"] if timeline else [],
             "ops": [_op_json(op) for op in sorted(ops, key=lambda op: op.order)],
         }
-    return doc
 
 
 def ops_of_export(doc: dict[str, Any]) -> list[Op]:
@@ -239,11 +236,6 @@ def _op_json(op: Op) -> dict[str, Any]:
     return {"id": str(op.id), "at": format_hlc(op.hlc), "node": op.node, "counter": op.counter, "hlc": op.hlc,
             "entity": op.entity, "eid": op.eid, "action": op.action, "field": op.field, "value": op.value,
             "refs": to_wire(op)[8]}
-
-
-def _blob_status(store: HubStore, sha256: str) -> str:
-    row = store.conn.execute("SELECT status FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
-    return row[0] if row else "missing"
 
 
 # -- backup and restore ---------------------------------------------------------------------------

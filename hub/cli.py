@@ -298,10 +298,10 @@ def export_job(ctx: click.Context, job_id: str, out: Path | None, all_ops: bool,
         return
     out.write_text(text + "\n")
     records = sum(len(group) for group in doc["records"].values())
-    summary = {"job_id": job_id, "file": str(out), "records": records, "ops": len(doc["ops"]),
-               "conflicts": len(doc["conflicts"])}
-    emit(summary, as_json, f"job {job_id}: {records} record(s), {len(doc['ops'])} op(s), "
-                           f"{len(doc['conflicts'])} conflict(s) written to {out}")
+    summary = {"job_id": job_id, "file": str(out), "records": records, "events": len(doc["timeline"]),
+               "ops": len(doc["ops"]), "conflicts": len(doc["conflicts"])}
+    emit(summary, as_json, f"job {job_id}: {records} record(s), {len(doc['timeline'])} timeline event(s), "
+                           f"{len(doc['ops'])} op(s), {len(doc['conflicts'])} conflict(s) written to {out}")
 
 
 def _blob_lines(blobs: dict[str, Any]) -> str:

@@ -222,17 +222,24 @@ def test_an_exported_job_rebuilds_the_same_state_on_an_empty_replica(client, see
     void = Op(dev.node, len(visit) + 1, hlc.pack(NOW_MS + 100), "checklist_step", "cs-1", VOID, "", None,
               (OpId(dev.node, 5),))
     assert push(client, token, [*visit, void])["accepted"] == len(visit) + 1
-    seeded.write([("job", "job-1", SET, "completion_notes", "first draft")])
+    seeded.write([("job", "job-1", SET, "completion_notes", "first draft"),
+                  ("ticket_comment", "tc-1", APPEND, "", {"ticket_id": "tkt-1", "visibility": "customer",
+                   "body": "Engineer on site", "author": "Dispatch", "written_at": "2026-11-27T09:35:00+00:00"})])
     seeded.write([("job", "job-1", SET, "completion_notes", "capacitor replaced, unit cooling")])
 
     out = tmp_path / "job-1.json"
     result = cli(seeded, "export-job", "job-1", "--out", str(out))
-    assert result.exit_code == 0 and "6 record(s)" in result.stdout
+    assert result.exit_code == 0 and "7 record(s)" in result.stdout
     doc = json.loads(out.read_text())
     assert doc["job"]["status"] == "accepted" and doc["ticket"]["id"] == "tkt-1" and doc["work_order"]["id"] == "wo-1"
     assert {name: len(group) for name, group in doc["records"].items()} == dict.fromkeys(
-        ("check_event", "time_log", "part_usage", "checklist_step", "attachment", "signature"), 1)
+        ("check_event", "time_log", "part_usage", "checklist_step", "attachment", "signature", "ticket_comment"), 1)
     assert doc["records"]["checklist_step"][0]["voided"] is True
+    # The timeline is the office API's: events in HLC order, the void and the photo's blob shown.
+    kinds = [event["kind"] for event in doc["timeline"]]
+    assert kinds.index("status") < kinds.index("check_in") < kinds.index("signature")
+    assert next(e for e in doc["timeline"] if e["kind"] == "checklist_step")["voided"] is True
+    assert next(e for e in doc["timeline"] if e["kind"] == "attachment")["blob"]["status"] == "pending"
     assert all(op["at"].startswith("2026-11-27T") for op in doc["ops"])
     assert "first draft" not in [op["value"] for op in doc["ops"]]  # superseded: not part of the state
 
