@@ -62,6 +62,7 @@ class SkuSchema(Schema):
 
 def create_item(store: HubStore, data: dict[str, Any], _eid: str) -> tuple[dict[str, Any], list[str]]:
     """A catalogue item is named by its SKU (``sku`` in the body), not by a generated id."""
+    data = dict(data)
     sku = SkuSchema().load({"sku": data.pop("sku", None)})["sku"]
     record = office_records.validate("item", data)
     return office_records.create(store, "item", sku, record), []
@@ -200,6 +201,7 @@ def quarantine():
 
 def init_app(app: Flask) -> None:
     """Register the office API, the portal and the OpenAPI description on ``app``."""
+    app.extensions["fieldsync.ids"] = office_records.IdFactory()
     app.register_blueprint(bp)
     app.register_blueprint(office_tickets.bp)
     app.register_blueprint(office_dispatch.bp)

@@ -138,7 +138,6 @@ def job_timeline(eid: str):
     """The job's merged history: status moves, check-ins, time, parts, checklist, photos,
     signature and comments in time order, voided records marked, and the job's conflicts."""
     store = current_store()
-    found = timeline.job_timeline(store, eid)
-    if found is None:
+    with store.reading():
         office_records.require(store, "job", eid)
-    return ok(found)
+        return ok(timeline.job_timeline(store, eid))

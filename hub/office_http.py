@@ -112,7 +112,7 @@ def paging() -> tuple[str, int]:
 
 def new_id() -> str:
     """A fresh time-ordered id, by the hub clock."""
-    ids: IdFactory = current_app.extensions.setdefault("fieldsync.ids", IdFactory())
+    ids: IdFactory = current_app.extensions["fieldsync.ids"]
     return ids(current_app.extensions["fieldsync"].now_ms())
 
 

@@ -4,6 +4,7 @@ import hashlib
 import uuid
 
 from hub import auth
+from hub.office_records import IdFactory
 from sync import hlc
 from sync.ops import APPEND, MOVE, SET, VOID, Op, to_wire
 
@@ -247,6 +248,13 @@ def test_new_records_get_time_ordered_ids_and_money_and_instants_travel_as_utc_s
     reply = client.post(API + "/tickets", json={"customer_id": first, "title": "Leak",
                                                 "opened_at": "2026-11-27T10:30:00"}, headers=office)
     assert reply.status_code == 400 and reply.json["errors"][0]["field"] == "opened_at"
+
+
+def test_ids_stay_in_order_through_a_burst_in_one_millisecond_and_a_clock_stepped_back():
+    make = IdFactory()
+    ids = [make(NOW_MS) for _ in range(5000)] + [make(NOW_MS - 60_000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert {uuid.UUID(i).version for i in ids} == {7} and {uuid.UUID(i).variant for i in ids} == {uuid.RFC_4122}
 
 
 def test_a_ticket_for_a_vip_customer_is_critical_whatever_was_asked(client, seeded, office):
