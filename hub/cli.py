@@ -7,7 +7,9 @@ turned into readable messages that say what to do next. Every command that print
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -68,12 +70,22 @@ def serve(ctx: click.Context, host: str, port: int, threads: int, zeroconf: bool
     overrides = {"database": ctx.obj["database"]} if ctx.obj.get("database") else {}
     app = create_app(overrides)
     store = app.extensions["fieldsync"]
-    click.echo(f"fieldsync hub {store.replica.node} on http://{host}:{port} (database {store.config.database})")
+    running = start(app, host, port, threads=threads, zeroconf=zeroconf, interfaces=list(interfaces) or [host])
+    stopping = threading.Event()
+    # Stop cleanly on SIGTERM as on Ctrl-C: the database is closed and the announcement withdrawn.
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    click.echo(f"fieldsync hub {store.replica.node} listening on {running.url} (database {store.config.database})")
     if zeroconf:
         click.echo(f"announcing _fieldsync._tcp on {', '.join(interfaces or [host])}")
     sys.stdout.flush()
-    start(app, host, port, threads=threads, zeroconf=zeroconf, interfaces=list(interfaces) or [host],
-          background=False)
+    try:
+        while not stopping.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+        click.echo("hub stopped")
 
 
 @main.group()
@@ -91,7 +103,7 @@ def enrol(ctx: click.Context, technician_id: str | None, van_id: str | None, nam
     """Create a one-time enrolment code for a new device."""
     if bool(technician_id) == bool(van_id):
         raise click.UsageError("give exactly one of --technician ID or --van ID")
-    store = _store(ctx)
+    store = _existing_store(ctx)
     kind, subject = ("technician", technician_id) if technician_id else ("van", van_id)
     assert subject is not None
     code = auth.create_enrolment_code(store, kind, subject, name or f"{kind} {subject}")
@@ -128,7 +140,7 @@ def user_add(ctx: click.Context, name: str, permissions: tuple[str, ...], custom
 @click.pass_context
 def revoke(ctx: click.Context, node: str, as_json: bool) -> None:
     """Cut a device off at once (a lost or stolen tablet)."""
-    device = auth.revoke_device(_store(ctx), node)
+    device = auth.revoke_device(_existing_store(ctx), node)
     emit({"node": device.node, "revoked_at": device.revoked_at}, as_json,
          f"device {device.node} ({device.name}) revoked at {device.revoked_at}; its token no longer works")
 

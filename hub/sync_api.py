@@ -164,6 +164,10 @@ def _pull(store: HubStore, device: Device, cursor: int, limit: int) -> dict[str,
             (device.node,),
         )
         device = get_device(store, device.node)
+    if cursor > replica.log_end():
+        # No cursor of ours lies past the end of our log: the hub was restored from a backup
+        # older than the device's last sync. Start the device over rather than skip what is new.
+        cursor = 0
     # A device asking from the start holds nothing we can count on (new, reinstalled, restored).
     held = Scope.loads(device.acked_scope) if cursor > 0 else Scope()
     scope = compute_scope(store, device)
@@ -208,8 +212,9 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
         sent.append((entity, eid))
     finished = len(sent) == len(wanted)
     if finished:
-        offered = Scope(held.entities | scope.entities, held.types | scope.types, scope.jobs, scope.tickets,
-                        scope.vans)
+        # Jobs that are leaving stay writable until the reply that says so has been received.
+        offered = Scope(held.entities | scope.entities, held.types | scope.types, held.jobs | scope.jobs,
+                        held.tickets | scope.tickets, held.vans | scope.vans)
     else:
         offered = Scope(held.entities | set(sent), held.types, held.jobs, held.tickets, held.vans)
     # A device that held nothing now has the current state of everything in its scope: the log
