@@ -101,10 +101,10 @@ def assign(store: HubStore, job_id: str, technician_id: str, van_id: Any = ...) 
 
 
 def unassign(store: HubStore, job_id: str) -> dict[str, Any]:
-    """Take a job that is not final off its technician and van; it leaves their scope."""
+    """Take a job that is not final off its technician, van and crew; it leaves their scope."""
     with store.unit_of_work():
         _refuse_final(office_records.require(store, "job", job_id))
-        return office_records.update(store, "job", job_id, {"technician_id": None, "van_id": None})
+        return office_records.update(store, "job", job_id, {"technician_id": None, "van_id": None, "crew_ids": []})
 
 
 def _refuse_final(job: dict[str, Any]) -> None:
@@ -127,7 +127,7 @@ def assign_job(eid: str):
 @office_required(ASSIGN)
 @doc(tag="job", response="Job")
 def unassign_job(eid: str):
-    """Take a job off its technician and van."""
+    """Take a job off its technician, van and crew."""
     return ok(unassign(current_store(), eid))
 
 

@@ -31,6 +31,8 @@ REFERENCES = {
     "technician_id": "technician", "team_lead_id": "technician", "van_id": "stock_location",
     "location_id": "stock_location",
 }
+# Sets of references (add-wins sets of ids), indexed in links one row per member.
+REFERENCE_SETS = {"crew_ids": "technician", "technician_ids": "technician"}
 
 
 class IdFactory:
@@ -151,6 +153,9 @@ def check_references(store: HubStore, record: Mapping[str, Any]) -> None:
         target = REFERENCES.get(name)
         if target and isinstance(value, str) and view(store, target, value) is None:
             missing.append((name, f"no {target} {value!r}"))
+        elif name in REFERENCE_SETS and isinstance(value, list):
+            missing.extend((name, f"no {REFERENCE_SETS[name]} {member!r}") for member in value
+                           if view(store, REFERENCE_SETS[name], member) is None)
         elif name == "van_id" and isinstance(value, str) and view(store, "stock_location", value)["kind"] != "van":
             missing.append((name, f"{value!r} is a warehouse, not a van"))
     if missing:
@@ -258,12 +263,12 @@ def select(store: HubStore, entity: str, filters: Mapping[str, Any], *, after: s
            limit: int = 100) -> list[dict[str, Any]]:
     """Views of ``entity`` matching every filter (field -> deserialised value), in id order.
 
-    Reference filters (``*_id``) are answered from the links index; the rest by reading the
-    candidates' merged views.
+    Reference filters (``*_id``, and members of ``*_ids`` sets) are answered from the links
+    index; the rest by reading the candidates' merged views.
     """
     candidates: set[str] | None = None
     for name, value in filters.items():
-        if name in REFERENCES or name.endswith("_id"):
+        if name.endswith(("_id", "_ids")):
             found = store.links.sources(entity, name, [value])
             candidates = found if candidates is None else candidates & found
     ids = sorted(candidates) if candidates is not None else store.replica.entity_ids(entity)

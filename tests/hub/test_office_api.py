@@ -287,7 +287,7 @@ def test_lists_filter_tickets_by_status_and_jobs_by_technician_a_page_at_a_time(
         assert reply.status_code == 400 and reply.json["errors"][0]["field"] == field, query
 
 
-def test_reassigning_a_job_moves_it_to_another_technician_and_van_and_unassigning_clears_both(
+def test_reassigning_a_job_moves_it_to_another_technician_and_van_and_unassigning_clears_them(
         client, seeded, office):
     van = created(client, "/stock_locations", {"kind": "van", "name": "Van 9"}, office)
     other = created(client, "/technicians", {"name": "Ben Okafor", "van_id": van["id"]}, office)
@@ -295,8 +295,14 @@ def test_reassigning_a_job_moves_it_to_another_technician_and_van_and_unassignin
     assert (reply.json["data"]["technician_id"], reply.json["data"]["van_id"]) == (other["id"], van["id"])
     assert [j["id"] for j in client.get(f"{API}/jobs?technician_id={other['id']}", headers=office).json["data"]] == [
         "job-1"]
+    reply = client.patch(f"{API}/jobs/job-1", json={"crew_ids": ["tech-1"]}, headers=office)
+    assert reply.json["data"]["crew_ids"] == ["tech-1"]
+    assert [j["id"] for j in client.get(f"{API}/jobs?crew_ids=tech-1", headers=office).json["data"]] == ["job-1"]
+    reply = client.patch(f"{API}/jobs/job-1", json={"crew_ids": ["tech-1", "tech-404"]}, headers=office)
+    assert reply.status_code == 400
+    assert reply.json["errors"] == [{"field": "crew_ids", "reason": "no technician 'tech-404'"}]
     reply = client.post(f"{API}/jobs/job-1/unassign", headers=office)
-    assert (reply.json["data"]["technician_id"], reply.json["data"]["van_id"]) == (None, None)
+    assert [reply.json["data"][f] for f in ("technician_id", "van_id", "crew_ids")] == [None, None, []]
     reply = client.post(f"{API}/jobs/job-1/assign", json={"technician_id": "tech-404"}, headers=office)
     assert reply.status_code == 400 and reply.json["errors"][0]["field"] == "technician_id"
     for target in ("en_route", "on_site", "completed"):
