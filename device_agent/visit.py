@@ -318,7 +318,8 @@ def complete(agent: Agent, job_id: str, notes: str | None = None) -> Recorded:
     batch.move(job_id, "completed")
     for warning in signoff_warnings(agent, job_id):
         batch.warn(warning)
-    return batch.commit("complete", f"{job_id}: {state} -> completed", job_id)
+    noted = " with completion notes" if notes else ""
+    return batch.commit("complete", f"{job_id}: {state} -> completed{noted}", job_id)
 
 
 def problem(agent: Agent, job_id: str, reason: str) -> Recorded:

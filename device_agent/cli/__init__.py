@@ -60,6 +60,6 @@ def emit(ctx: click.Context, data: Any, text: str) -> None:
     click.echo(json.dumps(data, indent=2, default=str) if ctx.find_root().obj["json"] else text)
 
 
-from . import core  # noqa: E402,F401  (registers the commands on main)
+from . import core, van, visit  # noqa: E402,F401  (registers the commands on main)
 
 __all__ = ["main", "agent_of", "emit"]
