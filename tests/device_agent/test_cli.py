@@ -192,3 +192,23 @@ def test_the_installed_console_script_records_offline_and_syncs(hub, code, tmp_p
     assert hub_view(hub, "job", "job-1")["status"] == "on_site"
     assert hub_view(hub, "stock", "van-7:CAP-45")["on_hand"] == -1
     assert hub_quarantine(hub) == []
+
+
+def test_the_van_terminal_receives_counts_and_hands_out_offline_and_the_hub_sums_it(hub, code, tmp_path):
+    terminal = Tablet(tmp_path / "van")
+    terminal.run("enrol", "--code", code("van", "van-7"), "--hub", hub.url)
+    terminal.run("sync")
+    terminal.set_hub(UNREACHABLE)
+    received = terminal.json("van", "receive-kit", "CAP-45=5", "--kit", "kit-118")
+    assert received["records"][0]["value"]["reason"] == "kit_in" and received["records"][0]["value"]["qty"] == "5"
+    assert "adjusted by -1" in terminal.run("van", "count", "CAP-45", "6").output
+    handed = terminal.json("van", "hand-out", "CAP-45", "7", "--technician", "tech-1", "--job", "job-1")
+    assert handed["warnings"] and "it now shows -1" in handed["warnings"][0]
+    assert terminal.json("van", "stock")["stock"] == [
+        {"van": "van-7", "sku": "CAP-45", "name": "Capacitor 45uF", "unit": "ea", "on_hand": "-1"}]
+    refused = terminal.json("accept", "job-1", ok=False)
+    assert refused["errors"][0]["field"] == "device"
+    terminal.set_hub(hub.url)
+    assert terminal.json("sync")["summary"]["rejected"] == []
+    assert hub_view(hub, "stock", "van-7:CAP-45")["on_hand"] == 2 + 5 - 1 - 7
+    assert hub_quarantine(hub) == []
