@@ -8,8 +8,9 @@ the ledger. Going below zero is warned about and recorded anyway: the technician
 blocked; the hub raises the stock exception.
 
 This is the lower layer of the agent's command libraries: :class:`Batch`, :class:`Recorded`,
-:class:`NotRecorded` and record ids live here because ``visit.py`` builds on the van's stock
-(a part used on a job comes out of the van) and both modules need them.
+:class:`NotRecorded`, record ids and :func:`void` live here because ``visit.py`` builds on the
+van's stock (a part used on a job comes out of the van), both kinds of device void their own
+records, and a void of a stock movement puts its quantity back.
 """
 
 from __future__ import annotations
@@ -207,6 +208,46 @@ def move_stock(batch: Batch, van: str, sku: str, delta: Decimal, reason: str, *,
         batch.warn(f"{van} held {before} {sku}; it now shows {after}. Recorded anyway — the hub raises a "
                    "stock exception; count the van ('fieldsync-agent van count') if the figure is wrong")
     return before, after
+
+
+VOIDABLE = ("check_event", "time_log", "part_usage", "checklist_step", "attachment", "signature",
+            "ticket_comment", "stock_move")
+
+
+def void(agent: Agent, entity: str, record_id: str, reason: str) -> Recorded:
+    """Cancel a record this device created (records are never edited). Voiding a part used from
+    the van, or a stock movement, also puts its quantity back on the van's on_hand."""
+    if entity not in VOIDABLE:
+        raise NotRecorded("entity", f"{entity!r} cannot be voided; one of {', '.join(VOIDABLE)}")
+    if not reason or not reason.strip() or len(reason) > 500:
+        raise NotRecorded("reason", "say why the record is wrong (1 to 500 characters)")
+    record = agent.replica.entity(entity, record_id)
+    if not record:
+        raise NotRecorded("record_id", f"no {entity} {record_id} on this device",
+                          hint="'fieldsync-agent --json show JOB' lists each record with its id")
+    author, _, counter = record["by"].rpartition(":")
+    if author != agent.config.node:
+        raise NotRecorded("record_id", f"{entity} {record_id} was recorded by {author}, not this device",
+                          hint="only its author can void it; ask the office to correct it")
+    if record["voided"]:
+        raise NotRecorded("record_id", f"{entity} {record_id} is already voided")
+    batch = Batch(agent)
+    batch.void(entity, record_id, OpId(author, int(counter)), reason)
+    text = f"voided {entity} {record_id} ({reason})"
+    # A part used from the van moved stock under the same id: cancel that movement with it, and
+    # put the quantity back on the van, so on_hand keeps equalling the live ledger.
+    move = record if entity == "stock_move" else agent.replica.entity("stock_move", record_id)
+    if entity in ("part_usage", "stock_move") and move and not move["voided"]:
+        mover, _, move_counter = move["by"].rpartition(":")
+        if mover == agent.config.node:
+            if entity == "part_usage":
+                batch.void("stock_move", record_id, OpId(mover, int(move_counter)), reason)
+            value = move["value"]
+            delta = -Decimal(str(value["qty"]))
+            if delta:
+                batch.incr("stock", f"{value['location_id']}:{value['sku']}", "on_hand", delta)
+                text += f"; {value['location_id']} {value['sku']} on hand {delta:+}"
+    return batch.commit("void", text, record["value"].get("job_id"))
 
 
 def _terminal(agent: Agent) -> str:

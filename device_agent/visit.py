@@ -19,16 +19,27 @@ import mimetypes
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from schema.machines import JOB
-from sync.ops import OpId, dumps, loads
+from sync.ops import dumps, loads
 
 from . import views
 from .agent import Agent
-from .van import Batch, NotRecorded, Recorded, item_of, move_stock, new_record_id, own_van, quantity, validate
+from .van import (
+    VOIDABLE,
+    Batch,
+    NotRecorded,
+    Recorded,
+    item_of,
+    move_stock,
+    new_record_id,
+    own_van,
+    quantity,
+    validate,
+    void,
+)
 
 # Photo formats tablets produce that the standard table may not know.
 _EXTRA_MIME = {".heic": "image/heic", ".heif": "image/heif", ".webp": "image/webp"}
@@ -459,46 +470,7 @@ def signoff_warnings(agent: Agent, job_id: str) -> list[str]:
     return warnings
 
 
-VOIDABLE = ("check_event", "time_log", "part_usage", "checklist_step", "attachment", "signature",
-            "ticket_comment", "stock_move")
-
-
-def void(agent: Agent, entity: str, record_id: str, reason: str) -> Recorded:
-    """Cancel a record this device created (records are never edited). Voiding a part used from
-    the van, or a stock movement, also puts its quantity back on the van's on_hand."""
-    if entity not in VOIDABLE:
-        raise NotRecorded("entity", f"{entity!r} cannot be voided; one of {', '.join(VOIDABLE)}")
-    if not reason or not reason.strip() or len(reason) > 500:
-        raise NotRecorded("reason", "say why the record is wrong (1 to 500 characters)")
-    record = agent.replica.entity(entity, record_id)
-    if not record:
-        raise NotRecorded("record_id", f"no {entity} {record_id} on this device",
-                          hint="'fieldsync-agent --json show JOB' lists each record with its id")
-    author, _, counter = record["by"].rpartition(":")
-    if author != agent.config.node:
-        raise NotRecorded("record_id", f"{entity} {record_id} was recorded by {author}, not this device",
-                          hint="only its author can void it; ask the office to correct it")
-    if record["voided"]:
-        raise NotRecorded("record_id", f"{entity} {record_id} is already voided")
-    batch = Batch(agent)
-    batch.void(entity, record_id, OpId(author, int(counter)), reason)
-    text = f"voided {entity} {record_id} ({reason})"
-    # A part used from the van moved stock under the same id: cancel that movement with it, and
-    # put the quantity back on the van, so on_hand keeps equalling the live ledger.
-    move = record if entity == "stock_move" else agent.replica.entity("stock_move", record_id)
-    if entity in ("part_usage", "stock_move") and move and not move["voided"]:
-        mover, _, move_counter = move["by"].rpartition(":")
-        if mover == agent.config.node:
-            if entity == "part_usage":
-                batch.void("stock_move", record_id, OpId(mover, int(move_counter)), reason)
-            value = move["value"]
-            delta = -Decimal(str(value["qty"]))
-            if delta:
-                batch.incr("stock", f"{value['location_id']}:{value['sku']}", "on_hand", delta)
-                text += f"; {value['location_id']} {value['sku']} on hand {delta:+}"
-    return batch.commit("void", text, record["value"].get("job_id"))
-
-
-__all__ = ["NotRecorded", "Recorded", "Fix", "accept", "depart", "check_in", "check_out", "step", "log_time",
-           "use_part", "photo", "complete", "problem", "comment", "void", "read_fix", "new_record_id",
+# ``void`` lives in van.py beside the stock it may put back; it is the technician's command too.
+__all__ = ["VOIDABLE", "NotRecorded", "Recorded", "Fix", "accept", "depart", "check_in", "check_out", "step",
+           "log_time", "use_part", "photo", "complete", "problem", "comment", "void", "read_fix", "new_record_id",
            "sign", "service_summary", "signed_summary", "signoff_warnings"]
