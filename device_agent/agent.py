@@ -312,6 +312,10 @@ class Agent:
                 self.replica.ingest(ops, self.now_ms())
                 cursor = int(reply["cursor"])
                 self._set_state("cursor", cursor)
+                # An entity the hub sends again is back in scope (a job reassigned back to us);
+                # one the hub says has left is hidden until then.
+                self.replica.conn.executemany("DELETE FROM left_scope WHERE entity = ? AND eid = ?",
+                                              {(op.entity, op.eid) for op in ops})
                 for entity, eid in reply.get("left_scope", []):
                     self.replica.conn.execute("INSERT OR REPLACE INTO left_scope VALUES (?,?,?)",
                                               (entity, eid, self.device_time()))
@@ -342,6 +346,11 @@ class Agent:
             "clock_offset_ms": self.clock_offset_ms, "conflicts": len(self.replica.conflicts()),
             "refused_by_hub": rejections,
         }
+
+    def has_left(self, entity: str, eid: str) -> bool:
+        """Whether the hub said this entity left the device's scope (reassigned away)."""
+        return self.replica.conn.execute(
+            "SELECT 1 FROM left_scope WHERE entity = ? AND eid = ?", (entity, eid)).fetchone() is not None
 
     # -- agent tables -----------------------------------------------------------------------------------
     def _state(self, key: str, default: Any) -> Any:

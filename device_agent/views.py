@@ -11,13 +11,8 @@ from .agent import Agent
 RECORD_TYPES = ("check_event", "time_log", "part_usage", "checklist_step", "attachment", "signature")
 
 
-def _left_scope(agent: Agent) -> set[tuple[str, str]]:
-    return {(e, i) for e, i in agent.replica.conn.execute("SELECT entity, eid FROM left_scope")}
-
-
 def my_jobs(agent: Agent) -> list[dict[str, Any]]:
     """Jobs assigned to this technician (or, on a van terminal, to the van's technicians)."""
-    gone = _left_scope(agent)
     replica = agent.replica
     if agent.config.kind == "technician":
         crew = {agent.config.technician_id}
@@ -28,7 +23,7 @@ def my_jobs(agent: Agent) -> list[dict[str, Any]]:
     for job_id in replica.entity_ids("job"):
         job = replica.entity("job", job_id)
         assigned = {job.get("technician_id"), *job.get("crew_ids", [])}
-        if ("job", job_id) in gone or not assigned & crew or job.get("_deleted"):
+        if agent.has_left("job", job_id) or not assigned & crew or job.get("_deleted"):
             continue
         ticket = replica.entity("ticket", job.get("ticket_id", "")) if job.get("ticket_id") else {}
         customer = replica.entity("customer", ticket.get("customer_id", "")) if ticket.get("customer_id") else {}

@@ -61,11 +61,11 @@ def job_of(agent: Agent, job_id: str) -> dict[str, Any]:
     hint = "'fieldsync-agent jobs' lists your jobs; 'fieldsync-agent sync' fetches new ones"
     if not job or job.get("_deleted"):
         raise NotRecorded("job", f"no job {job_id} on this device", hint=hint)
-    gone = agent.replica.conn.execute("SELECT 1 FROM left_scope WHERE entity = 'job' AND eid = ?", (job_id,))
-    if gone.fetchone():
+    if agent.has_left("job", job_id):
         raise NotRecorded("job", f"{job_id} was reassigned away from this device", hint="ask dispatch")
     mine = agent.config.technician_id
-    if agent.config.kind == "technician" and job.get("technician_id") != mine:
+    crew = {job.get("technician_id"), *job.get("crew_ids", [])}
+    if agent.config.kind == "technician" and mine not in crew:
         raise NotRecorded("job", f"{job_id} is assigned to {job.get('technician_id') or 'nobody'}, not {mine}",
                           hint=hint)
     return job

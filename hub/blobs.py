@@ -15,8 +15,9 @@ from pathlib import Path
 
 from flask import Blueprint, g, jsonify, request, send_file
 
-from .auth import current_store, device_required, permission_required
+from .auth import current_store, device_required
 from .errors import ApiError
+from .office_http import office_required
 from .store import HubStore
 
 bp = Blueprint("blobs", __name__, url_prefix="/api/v1/blobs")
@@ -136,7 +137,7 @@ def _verify(store: HubStore, sha256: str, part: Path) -> str | None:
 
 
 @bp.get("/<sha256>/content")
-@permission_required("service_management:read")
+@office_required("service_management:read")
 def content(sha256: str):
     store = current_store()
     _check_name(sha256)

@@ -10,6 +10,7 @@ import click
 from .. import views
 from ..agent import Agent
 from ..discovery import discover
+from ..transport import HubRefused
 from . import agent_of, emit, main
 
 
@@ -25,22 +26,40 @@ from . import agent_of, emit, main
 def enrol(ctx: click.Context, code: str, hub_url: str | None, discover_: bool | None, interfaces: tuple[str, ...],
           name: str | None) -> None:
     """Enrol this device with the hub (needs the network once)."""
-    if hub_url is None or discover_:
-        found = discover(list(interfaces), timeout_s=5.0)
-        if not found:
-            raise click.ClickException(
-                f"no hub answered on {', '.join(interfaces)} within 5 s\n"
-                "next: give the hub's address with --hub URL, or check you are on the depot network")
-        hub_url = found[0]["url"]
-        click.echo(f"found hub {found[0]['node']} at {hub_url}", err=True)
-    agent = Agent.enrol(ctx.obj["home"], hub_url, code, name)
+    if hub_url is not None and not discover_:
+        agent = Agent.enrol(ctx.obj["home"], hub_url, code, name)
+    else:
+        agent = _enrol_with_a_discovered_hub(ctx, code, name, list(interfaces))
     ctx.obj["agent"] = agent
     config = agent.config
     subject = f"technician {config.technician_id}" if config.kind == "technician" else f"van {config.van_id}"
-    emit(ctx, {"node": config.node, "hub": hub_url, "kind": config.kind, "technician_id": config.technician_id,
-               "van_id": config.van_id, "home": str(ctx.obj["home"])},
-         f"enrolled as {config.node} ({subject}) with hub {config.hub_node} at {hub_url}\n"
+    emit(ctx, {"node": config.node, "hub": config.hub_url, "kind": config.kind,
+               "technician_id": config.technician_id, "van_id": config.van_id, "home": str(ctx.obj["home"])},
+         f"enrolled as {config.node} ({subject}) with hub {config.hub_node} at {config.hub_url}\n"
          f"next: 'fieldsync-agent sync' to fetch your jobs")
+
+
+def _enrol_with_a_discovered_hub(ctx: click.Context, code: str, name: str | None, interfaces: list[str]) -> Agent:
+    """Several hubs may answer on a network (a depot and a test bench): the code was issued by
+    exactly one of them, so try each until one accepts it."""
+    found = discover(interfaces, timeout_s=3.0, first=False) or discover(interfaces, timeout_s=5.0)
+    if not found:
+        raise click.ClickException(
+            f"no hub answered on {', '.join(interfaces)}\n"
+            "next: give the hub's address with --hub URL, or check you are on the depot network")
+    refusals = []
+    for hub in found:
+        try:
+            agent = Agent.enrol(ctx.obj["home"], hub["url"], code, name)
+        except HubRefused as exc:
+            if exc.status != 403:
+                raise
+            refusals.append(f"{hub['url']}: {exc.message}")
+            continue
+        click.echo(f"found hub {hub['node']} at {hub['url']}", err=True)
+        return agent
+    raise click.ClickException("no hub on the network accepted this code:\n  " + "\n  ".join(refusals) +
+                               "\nnext: check the code, or ask your administrator for a new one")
 
 
 @main.command()

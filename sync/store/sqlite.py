@@ -361,15 +361,22 @@ class SqliteReplica:
                 "SELECT node, counter, received_ms, field, reason, op FROM quarantine ORDER BY id")
         ]
 
-    def canonical(self) -> bytes:
+    def canonical(self, entities: Iterable[tuple[str, str]] | None = None) -> bytes:
+        """The merged state as canonical bytes (equal exactly when replicas agree); with
+        ``entities``, only those (entity, eid) — what two replicas of different scope share."""
+        wanted = None if entities is None else set(entities)
         conflicts = [
             Conflict(kind, entity, eid, field, OpId(on, oc), OpId(wn, wc) if wn else None,
                      OpId(rn, rc) if rn else None, detail)
             for kind, entity, eid, field, on, oc, wn, wc, rn, rc, detail in self.conn.execute(
                 "SELECT kind, entity, eid, field, op_node, op_counter, winner_node, winner_counter, "
                 "resolved_node, resolved_counter, detail FROM conflicts")
+            if wanted is None or (entity, eid) in wanted
         ]
-        return replica.canonical_dump(self._registers("", ()), conflicts)
+        registers = self._registers("", ())
+        if wanted is not None:
+            registers = ((key, register) for key, register in registers if (key.entity, key.eid) in wanted)
+        return replica.canonical_dump(registers, conflicts)
 
     def op_count(self) -> int:
         return self.conn.execute("SELECT coalesce(sum(n), 0) FROM op_chunks").fetchone()[0]

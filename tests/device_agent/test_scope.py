@@ -51,3 +51,18 @@ def test_a_job_reassigned_away_leaves_the_list_but_offline_work_on_it_is_kept(hu
         assert agent.replica.entity("job", "job-1").get("completion_notes") is None
     finally:
         agent.close()
+
+
+def test_a_job_reassigned_away_and_back_returns_to_the_list(hub, code, tmp_path):
+    store = store_of(hub.app)
+    agent = Agent.enrol(tmp_path / "tablet", hub.url, code())
+    try:
+        agent.sync()
+        store.write([("job", "job-1", SET, "technician_id", "tech-9")])
+        agent.sync()
+        assert my_jobs(agent) == [] and agent.has_left("job", "job-1")
+        store.write([("job", "job-1", SET, "technician_id", "tech-1")])
+        agent.sync()
+        assert [j["id"] for j in my_jobs(agent)] == ["job-1"] and not agent.has_left("job", "job-1")
+    finally:
+        agent.close()
