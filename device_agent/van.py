@@ -294,14 +294,28 @@ def receive_kit(agent: Agent, lines: Iterable[tuple[str, Any]], kit_id: str | No
     if kit_id is not None and not 1 <= len(kit_id) <= 128:
         raise NotRecorded("kit", "a kit id has 1 to 128 characters")
     batch = Batch(agent)
+    lines = list(lines)
+    kit = agent.replica.entity("parts_kit", kit_id) if kit_id else {}
+    if kit:
+        # A kit the hub sent: its lines are what arrives unless the terminal says otherwise, and
+        # receiving it closes it at the hub.
+        if kit.get("to_location_id") != van:
+            raise NotRecorded("kit", f"kit {kit_id} is for {kit.get('to_location_id')}, not this van ({van})")
+        if kit.get("status") in ("received", "cancelled"):
+            raise NotRecorded("kit", f"kit {kit_id} is already {kit['status']}")
+        lines = lines or [(line["sku"], line["qty"]) for line in kit.get("lines", [])]
+        batch.changes.append(("parts_kit", kit_id, MOVE, "status", "received"))
+        batch.recorded.changes.append({"entity": "parts_kit", "id": kit_id, "field": "status", "to": "received"})
+    if not lines:
+        raise NotRecorded("lines", "name the parts received as SKU=QTY, or a kit this van knows with --kit")
     parts = []
     for sku, qty in lines:
         item_of(agent, sku)
         amount = quantity(qty, f"qty of {sku}")
         before, after = move_stock(batch, van, sku, amount, "kit_in", kit_id=kit_id)
         parts.append(f"{sku} +{amount} ({before} -> {after})")
-    kit = f" from kit {kit_id}" if kit_id else ""
-    return batch.commit("van receive-kit", f"received into {van}{kit}: {', '.join(parts)}")
+    source = f" from kit {kit_id}" if kit_id else ""
+    return batch.commit("van receive-kit", f"received into {van}{source}: {', '.join(parts)}")
 
 
 def count(agent: Agent, sku: str, counted: Any) -> Recorded:

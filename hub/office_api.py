@@ -84,6 +84,8 @@ RESOURCES = (
     Resource("technician", "technicians", MANAGE),
     Resource("stock_location", "stock_locations", MANAGE, fixed=frozenset({"kind"})),
     Resource("item", "items", MANAGE, create_item),
+    Resource("checklist_template", "checklist_templates", MANAGE),
+    Resource("parts_kit", "parts_kits", MANAGE, fixed=frozenset({"from_location_id", "to_location_id"})),
 )
 
 

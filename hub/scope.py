@@ -23,7 +23,7 @@ from .store import HubStore
 # What happens on site: records that hang off a job, and the ticket's comment thread.
 JOB_RECORDS = ("check_event", "time_log", "part_usage", "checklist_step", "attachment", "signature")
 # Entity types every device receives whole: the catalogue and reference data.
-WHOLE_TYPES = frozenset({"item"})
+WHOLE_TYPES = frozenset({"item", "checklist_template"})
 # The job fields a technician changes from the field; assignment and scheduling stay with dispatch.
 TECHNICIAN_JOB_FIELDS = frozenset({"status", "completion_notes", "problem"})
 
@@ -105,6 +105,7 @@ def _job_scope(links: Links, jobs: set[str], technicians: set[str], vans: set[st
     entities |= links.referrers("job_id", past_jobs, ("part_usage",))
     entities |= links.referrers("ticket_id", tickets, ("ticket_comment",))
     entities |= links.referrers("location_id", vans, ("stock", "stock_move"))
+    entities |= links.referrers("to_location_id", vans, ("parts_kit",))
     return Scope(entities, WHOLE_TYPES, set(jobs), set(tickets), set(vans))
 
 
@@ -124,6 +125,11 @@ def check_write(store: HubStore, device: Device, scope: Scope, op: Op) -> Reject
         return _check_record(store, device, scope, op)
     if op.entity in ("stock", "stock_move"):
         return _check_stock(store, device, scope, op)
+    if op.entity == "parts_kit":
+        destination = store.replica.entity("parts_kit", op.eid).get("to_location_id")
+        if op.action == MOVE and op.field == "status" and op.value == "received" and destination in scope.vans:
+            return None
+        return Rejection("status", "a device may only mark as received a kit sent to its van")
     return Rejection("entity", f"a {device.kind} device may not change {op.entity} records")
 
 

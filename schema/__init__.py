@@ -7,8 +7,15 @@ marshmallow schema for validating whole records at the edges.
 from .accounts import AssetSchema, ContactSchema, CustomerSchema, SiteSchema
 from .base import EntitySchema, build_registry, load
 from .contracts import ContractSchema, MilestoneSchema, SlaPolicySchema
-from .resources import ItemSchema, StockLocationSchema, StockMoveSchema, StockSchema, TechnicianSchema
-from .service import JobSchema, TicketCommentSchema, TicketSchema, WorkOrderSchema
+from .resources import (
+    ItemSchema,
+    PartsKitSchema,
+    StockLocationSchema,
+    StockMoveSchema,
+    StockSchema,
+    TechnicianSchema,
+)
+from .service import ChecklistTemplateSchema, JobSchema, TicketCommentSchema, TicketSchema, WorkOrderSchema
 from .visit import (
     AttachmentSchema,
     CheckEventSchema,
@@ -21,9 +28,9 @@ from .visit import (
 SCHEMA_CLASSES: tuple[type[EntitySchema], ...] = (
     CustomerSchema, ContactSchema, SiteSchema, AssetSchema,
     SlaPolicySchema, ContractSchema, MilestoneSchema,
-    TicketSchema, TicketCommentSchema, WorkOrderSchema, JobSchema,
+    TicketSchema, TicketCommentSchema, WorkOrderSchema, JobSchema, ChecklistTemplateSchema,
     CheckEventSchema, TimeLogSchema, PartUsageSchema, ChecklistStepSchema, AttachmentSchema, SignatureSchema,
-    TechnicianSchema, StockLocationSchema, ItemSchema, StockSchema, StockMoveSchema,
+    TechnicianSchema, StockLocationSchema, ItemSchema, StockSchema, StockMoveSchema, PartsKitSchema,
 )
 SCHEMAS: dict[str, type[EntitySchema]] = {cls.entity: cls for cls in SCHEMA_CLASSES}
 REGISTRY = build_registry(SCHEMA_CLASSES)

@@ -47,3 +47,11 @@ JOB = machine(
     from_any=["cancelled"],
     terminal=["completed", "cancelled"],
 )
+
+# Parts kit sent from a warehouse to a van: prepared -> dispatched -> received, or cancelled.
+KIT = machine(
+    "prepared",
+    {"prepared": ["dispatched", "received"], "dispatched": ["received"]},
+    from_any=["cancelled"],
+    terminal=["received", "cancelled"],
+)

@@ -2,8 +2,10 @@
 
 from marshmallow import fields, validate
 
-from .base import EntitySchema, counter, lww, tags
+from .base import EntitySchema, counter, lww, status, tags
 from .common import latitude, longitude, money, name, ref, text, when
+from .machines import KIT
+from .service import PartLineSchema
 
 MOVE_REASONS = ("receipt", "kit_out", "kit_in", "usage", "count", "return", "adjustment")
 
@@ -67,3 +69,15 @@ class StockMoveSchema(EntitySchema):
     kit_id = ref(allow_none=True)
     note = text(500, load_default="")
     device_time = when(required=True)
+
+
+class PartsKitSchema(EntitySchema):
+    """Parts picked at a warehouse for a van (often for one job); the van's terminal receives it."""
+
+    entity = "parts_kit"
+    from_location_id = lww(ref(required=True))
+    to_location_id = lww(ref(required=True))
+    job_id = lww(ref(allow_none=True))
+    lines = lww(fields.List(fields.Nested(PartLineSchema), required=True, validate=validate.Length(min=1)))
+    note = lww(text(500, allow_none=True))
+    status = status(fields.String(), KIT)

@@ -77,3 +77,12 @@ class JobSchema(EntitySchema):
     completion_notes = lww(text(5000, allow_none=True))
     problem = lww(text(2000, allow_none=True))
     status = status(fields.String(), JOB)
+
+
+class ChecklistTemplateSchema(EntitySchema):
+    """A reusable checklist (e.g. an annual boiler service) copied into work orders."""
+
+    entity = "checklist_template"
+    name = lww(name(required=True))
+    service_type = lww(fields.String(validate=validate.OneOf(CATEGORIES), load_default="preventive_maintenance"))
+    steps = lww(fields.List(fields.Nested(ChecklistItemSchema), required=True, validate=validate.Length(min=1)))

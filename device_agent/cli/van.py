@@ -41,17 +41,22 @@ def stock_command(ctx: click.Context, van_id: str | None) -> None:
 
 
 @van_group.command("receive-kit")
-@click.argument("lines", metavar="SKU=QTY...", nargs=-1, required=True)
+@click.argument("lines", metavar="[SKU=QTY]...", nargs=-1)
 @click.option("--kit", "kit_id", default=None, help="the kit's id from the warehouse pick")
 @click.pass_context
 def receive_kit_command(ctx: click.Context, lines: tuple[str, ...], kit_id: str | None) -> None:
     """Parts arrive in the van: each SKU=QTY is added to its stock.
 
+    With --kit and no SKU=QTY, the lines of the kit the warehouse sent are received, and the kit
+    is marked received at the hub.
+
     \b
-    Example: fieldsync-agent van receive-kit CAP-45=5 FLT-20=2 --kit kit-118
+    Examples: fieldsync-agent van receive-kit CAP-45=5 FLT-20=2
+              fieldsync-agent van receive-kit --kit 01a21c57-...
     """
     with refusals(ctx):
-        report(ctx, stock_lib.receive_kit(agent_of(ctx), stock_lib.parse_lines(lines), kit_id))
+        parsed = stock_lib.parse_lines(lines) if lines else []
+        report(ctx, stock_lib.receive_kit(agent_of(ctx), parsed, kit_id))
 
 
 @van_group.command("count")
