@@ -5,7 +5,9 @@
 ``sync``: how fast a hub replica (``SqliteReplica``) ingests a realistic field-service op stream
 (see ``scripts/workload.py``), against the physical limit of the same machine — a bare SQLite table
 with the store's ``ops`` columns and PRAGMAs, filled with ``executemany`` in transactions of the same
-size. One JSON line per run, then a summary line with the medians and whether they meet the targets.
+size. The two are run batch by batch in turn, each timed on its own, so the machine's noise falls on
+both alike. One JSON line per run, then a summary line with the medians and whether they meet the
+targets.
 
 Adding a benchmark: write ``configure_<name>(parser)`` and ``bench_<name>(args) -> int`` and register
 them in ``COMMANDS``.
@@ -123,27 +125,41 @@ def raw_rows(ops: Sequence[Op]) -> list[tuple[Any, ...]]:
     ]
 
 
-def insert_raw(path: Path, rows: Sequence[tuple[Any, ...]], batch: int) -> tuple[float, int]:
-    """The physical limit: prebuilt rows into a bare rowid table, ``executemany`` per transaction."""
-    chunks = batches(rows, batch)
-    conn = sqlite3.connect(str(path), isolation_level=None)
+def ingest_interleaved(folder: Path, ops: Sequence[Op], rows: Sequence[tuple[Any, ...]], batch: int,
+                       now_ms: int) -> tuple[IngestRun, float, int]:
+    """Both sides of the ratio, batch by batch in turn (alternating which goes first), each timed
+    on its own: a noisy neighbour slows both alike, so the ratio holds where absolute rates swing."""
+    replica = SqliteReplica.open(folder / "replica.db", "hub", REGISTRY)
+    raw = sqlite3.connect(str(folder / "raw.db"), isolation_level=None)
+    replica_seconds = raw_seconds = 0.0
     try:
         for pragma in RAW_PRAGMAS:
-            conn.execute(pragma)
-        conn.execute(RAW_DDL)
-        started = time.perf_counter()
-        for chunk in chunks:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(RAW_INSERT, chunk)
-            conn.execute("COMMIT")
-        seconds = time.perf_counter() - started
-        held = conn.execute("SELECT count(*) FROM ops").fetchone()[0]
-        if held != len(rows):
-            raise SystemExit(f"bench sync: the raw table holds {held} rows after inserting {len(rows)}")
-        size = on_disk_bytes(conn, path)
+            raw.execute(pragma)
+        raw.execute(RAW_DDL)
+        for index, (chunk, raw_chunk) in enumerate(zip(batches(ops, batch), batches(rows, batch), strict=True)):
+            for side in ((0, 1) if index % 2 == 0 else (1, 0)):
+                started = time.perf_counter()
+                if side == 0:
+                    result = replica.ingest(chunk, now_ms)
+                    replica_seconds += time.perf_counter() - started
+                    if result.rejected or len(result.accepted) != len(chunk):
+                        raise SystemExit(f"bench sync: the replica refused part of a batch: {result.rejected[:5]} "
+                                         "— the workload generator or the library is wrong")
+                else:
+                    raw.execute("BEGIN IMMEDIATE")
+                    raw.executemany(RAW_INSERT, raw_chunk)
+                    raw.execute("COMMIT")
+                    raw_seconds += time.perf_counter() - started
+        held = replica.op_count()
+        raw_held = raw.execute("SELECT count(*) FROM ops").fetchone()[0]
+        if held != len(ops) or raw_held != len(rows):
+            raise SystemExit(f"bench sync: {held} ops in the replica, {raw_held} raw rows, after {len(ops)}")
+        run = IngestRun(replica_seconds, on_disk_bytes(replica.conn, folder / "replica.db"), len(replica.conflicts()))
+        raw_size = on_disk_bytes(raw, folder / "raw.db")
     finally:
-        conn.close()
-    return seconds, size
+        replica.close()
+        raw.close()
+    return run, raw_seconds, raw_size
 
 
 def configure_sync(parser: argparse.ArgumentParser) -> None:
@@ -173,10 +189,9 @@ def bench_sync(args: argparse.Namespace) -> int:
         for run in range(1, args.repeat + 1):
             folder = Path(tmp) / f"run{run}"
             folder.mkdir()
-            progress(f"sync: run {run}/{args.repeat}: ingest into SqliteReplica, batches of {args.batch}")
-            ingest = ingest_replica(folder / "replica.db", ops, args.batch, now_ms)
-            progress(f"sync: run {run}/{args.repeat}: raw SQLite executemany, batches of {args.batch}")
-            raw_seconds, raw_size = insert_raw(folder / "raw.db", rows, args.batch)
+            progress(f"sync: run {run}/{args.repeat}: SqliteReplica ingest and raw SQLite executemany, "
+                     f"batches of {args.batch}, interleaved")
+            ingest, raw_seconds, raw_size = ingest_interleaved(folder, ops, rows, args.batch, now_ms)
             ops_per_s = len(ops) / ingest.seconds
             raw_per_s = len(rows) / raw_seconds
             record = {

@@ -19,6 +19,10 @@ from .kinds.base import require_action
 from .ops import REMOVE, SET, Op, OpId, dumps
 from .registry import ENTITY_FIELD, FieldSpec, RegisterKey, Registry
 
+# Bound methods looked up once: these run for every op ingested.
+_VALIDATE = {name: kind.validate for name, kind in KINDS.items()}
+_MERGE = {name: kind.merge for name, kind in KINDS.items()}
+
 
 class Rejection(NamedTuple):
     """Why an op was quarantined; ``field`` names what was wrong with it."""
@@ -107,7 +111,7 @@ def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int) -> IngestRes
     for op in fresh.values():
         try:
             key, spec = route(op)
-            KINDS[key.kind].validate(op, spec)
+            _VALIDATE[key.kind](op, spec)
             if op.hlc > latest:
                 hlc_.check_ahead(op.hlc, now_ms, storage.max_ahead_ms)  # raises, with the figures
         except InvalidOp as exc:
@@ -146,7 +150,7 @@ def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int) -> IngestRes
         context = contexts.get(id(spec))
         if context is None:
             context = contexts[id(spec)] = MergeContext(spec, arrived)
-        registers[key] = KINDS[key.kind].merge(current.get(key), batch, context)
+        registers[key] = _MERGE[key.kind](current.get(key), batch, context)
     storage.save(accepted, registers, quarantined, clock)
     result.accepted = [(op.node, op.counter) for op in accepted]
     result.rejected.extend((op.id, rejection) for op, rejection in quarantined)
