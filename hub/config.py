@@ -29,6 +29,8 @@ class HubConfig:
     max_blob_bytes: int = 200 * 1024 * 1024
     max_chunk_bytes: int = 4 * 1024 * 1024
     max_request_bytes: int = 32 * 1024 * 1024
+    # Seconds between engine rounds in the background (0: engines run only when asked, as in tests).
+    engines_interval_s: float = 0
     zeroconf: bool = False
     zeroconf_interfaces: list[str] = field(default_factory=lambda: ["127.0.0.1"])
     clock: Callable[[], int] = wall_clock_ms
@@ -53,6 +55,8 @@ class HubConfig:
 
 
 def _parse(name: str, text: str) -> Any:
+    if name == "engines_interval_s":
+        return float(text)
     if name in ("max_ahead_ms", "skew_flag_ms", "enrolment_ttl_s", "max_blob_bytes", "max_chunk_bytes",
                 "max_request_bytes"):
         return int(text)

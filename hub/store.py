@@ -33,6 +33,7 @@ class HubStore:
             migrate(self.conn)
         self.replica.observers.append(update_links)
         self.links = Links(self.conn)
+        self.scheduler: Any = None  # the engines' background runner, when the hub runs one
 
     def now_ms(self) -> int:
         return self.config.clock()
@@ -56,6 +57,14 @@ class HubStore:
         with self.lock:
             return self.replica.write_many(self.now_ms(), changes)
 
+    def poke_engines(self) -> None:
+        """New work arrived: let the background engines run soon (no-op without a scheduler)."""
+        if self.scheduler is not None:
+            self.scheduler.poke()
+
     def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
         with self.lock:
             self.replica.close()

@@ -120,6 +120,8 @@ def push():
             (device.node, store.now_iso(), "push", len(ops), len(result.accepted), len(rejected),
              device.clock_offset_ms),
         )
+    if result.accepted:
+        store.poke_engines()
     return jsonify({
         "ok": True,
         "accepted": len(result.accepted),

@@ -6,6 +6,14 @@ marshmallow schema for validating whole records at the edges.
 
 from .accounts import AssetSchema, ContactSchema, CustomerSchema, SiteSchema
 from .base import EntitySchema, build_registry, load
+from .business import (
+    EscalationSchema,
+    InvoiceSchema,
+    PurchaseRequestSchema,
+    StockExceptionSchema,
+    SurveySchema,
+    TaskSchema,
+)
 from .contracts import ContractSchema, MilestoneSchema, SlaPolicySchema
 from .resources import (
     ItemSchema,
@@ -31,6 +39,7 @@ SCHEMA_CLASSES: tuple[type[EntitySchema], ...] = (
     TicketSchema, TicketCommentSchema, WorkOrderSchema, JobSchema, ChecklistTemplateSchema,
     CheckEventSchema, TimeLogSchema, PartUsageSchema, ChecklistStepSchema, AttachmentSchema, SignatureSchema,
     TechnicianSchema, StockLocationSchema, ItemSchema, StockSchema, StockMoveSchema, PartsKitSchema,
+    EscalationSchema, StockExceptionSchema, PurchaseRequestSchema, InvoiceSchema, SurveySchema, TaskSchema,
 )
 SCHEMAS: dict[str, type[EntitySchema]] = {cls.entity: cls for cls in SCHEMA_CLASSES}
 REGISTRY = build_registry(SCHEMA_CLASSES)

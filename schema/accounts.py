@@ -15,6 +15,8 @@ class CustomerSchema(EntitySchema):
     phone = lww(text(40, allow_none=True))
     billing_address = lww(text(500, allow_none=True))
     currency = lww(fields.String(validate=validate.Regexp(r"^[A-Z]{3}$"), load_default="GBP"))
+    # Written by the engines: satisfaction, SLA breaches and repeat tickets folded into one score.
+    health = lww(fields.Dict(allow_none=True))
 
 
 class ContactSchema(EntitySchema):

@@ -70,6 +70,9 @@ class ContractSchema(EntitySchema):
     ends_at = lww(when(allow_none=True))
     value = lww(money(allow_none=True))
     notes = lww(text(2000, allow_none=True))
+    # Written by the engines: SLA overdue flags and billing state per period (retainer carry-over).
+    health = lww(fields.Dict(allow_none=True))
+    billing_state = lww(fields.Dict(allow_none=True))
 
 
 class MilestoneSchema(EntitySchema):

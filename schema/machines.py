@@ -55,3 +55,28 @@ KIT = machine(
     from_any=["cancelled"],
     terminal=["received", "cancelled"],
 )
+
+# Invoice: draft -> approved -> sent -> paid; a draft or approved invoice can be voided. A sent
+# invoice is never changed again: corrections go on a supplementary invoice or a credit note.
+INVOICE = machine(
+    "draft",
+    {"draft": ["approved", "void"], "approved": ["sent", "void", "draft"], "sent": ["paid"]},
+    terminal=["paid", "void"],
+)
+
+# Purchase request raised by a stock exception.
+PURCHASE_REQUEST = machine(
+    "open",
+    {"open": ["ordered", "cancelled"], "ordered": ["received", "cancelled"]},
+    terminal=["received", "cancelled"],
+)
+
+# Customer survey (CSAT on close, NPS after sign-off).
+SURVEY = machine(
+    "pending",
+    {"pending": ["sent", "cancelled"], "sent": ["answered", "expired"]},
+    terminal=["answered", "expired", "cancelled"],
+)
+
+# A task for a person (a detractor follow-up call, a stock count...).
+TASK = machine("open", {"open": ["done", "cancelled"]}, terminal=["done", "cancelled"])

@@ -25,6 +25,9 @@ class TicketSchema(EntitySchema):
     # The SLA clock starts here (set once, by whoever opened the ticket).
     opened_at = lww(when(required=True))
     status = status(fields.String(), TICKET)
+    # Written by the SLA engine: each clock's target, due time, elapsed and state (met, running,
+    # near breach, breached), so dispatchers and tablets see the same SLA picture.
+    sla = lww(fields.Dict(allow_none=True))
 
 
 class TicketCommentSchema(EntitySchema):
