@@ -36,6 +36,8 @@ def create_app(config: HubConfig | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(blobs.bp)
     office_api.init_app(app)
     app.register_blueprint(engines_api.bp)
+    for blueprint in engines.blueprints():
+        app.register_blueprint(blueprint)
     if settings.engines_interval_s > 0:
         store.scheduler = engines.Scheduler(store, settings.engines_interval_s).start()
 

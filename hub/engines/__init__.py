@@ -48,6 +48,21 @@ def engines() -> dict[str, Engine]:
     return found
 
 
+def blueprints() -> list:
+    """The office API routes each engine exposes (a module-level ``bp``), registered by the app."""
+    found = []
+    for module_name in _MODULES:
+        try:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{module_name}":
+                raise
+            continue
+        if getattr(module, "bp", None) is not None:
+            found.append(module.bp)
+    return found
+
+
 def run_all(store: HubStore, now_ms: int | None = None, names: Iterable[str] | None = None) -> dict[str, int]:
     """Run the engines (all, or those named) once, in order; returns ops written per engine."""
     now = store.now_ms() if now_ms is None else now_ms
