@@ -34,33 +34,25 @@ class Engine(Protocol):
         """Bring this engine's output in line with the state at ``now_ms``; return ops written."""
 
 
-def engines() -> dict[str, Engine]:
-    found: dict[str, Engine] = {}
+def _modules() -> list:
+    """The engine modules that exist, in order (an engine not built yet is simply absent)."""
+    found = []
     for module_name in _MODULES:
         try:
-            module = importlib.import_module(f"{__name__}.{module_name}")
+            found.append(importlib.import_module(f"{__name__}.{module_name}"))
         except ModuleNotFoundError as exc:
             if exc.name != f"{__name__}.{module_name}":
                 raise
-            continue  # an engine not built yet is simply absent
-        engine = module.ENGINE
-        found[engine.name] = engine
     return found
+
+
+def engines() -> dict[str, Engine]:
+    return {module.ENGINE.name: module.ENGINE for module in _modules()}
 
 
 def blueprints() -> list:
     """The office API routes each engine exposes (a module-level ``bp``), registered by the app."""
-    found = []
-    for module_name in _MODULES:
-        try:
-            module = importlib.import_module(f"{__name__}.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{module_name}":
-                raise
-            continue
-        if getattr(module, "bp", None) is not None:
-            found.append(module.bp)
-    return found
+    return [module.bp for module in _modules() if getattr(module, "bp", None) is not None]
 
 
 def run_all(store: HubStore, now_ms: int | None = None, names: Iterable[str] | None = None) -> dict[str, int]:

@@ -17,20 +17,12 @@ from ..errors import InvalidOp
 from ..hlc import order_key
 from ..ops import APPEND, VOID, Op, OpId
 from ..registry import FieldSpec, RegisterKey
-from .base import Conflict, MergeContext, require_action, require_no_refs, require_refs_sane, run_validator
+from .base import Conflict, MergeContext, Written, require_action, require_no_refs, require_refs_sane, run_validator
 
 MAX_REASON_LENGTH = 500
 
 
-class Entry(NamedTuple):
-    hlc: int
-    node: str
-    counter: int
-    value: Any
-
-    @property
-    def id(self) -> OpId:
-        return OpId(self.node, self.counter)
+Entry = Written
 
 
 class VoidEntry(NamedTuple):

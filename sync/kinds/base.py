@@ -45,6 +45,19 @@ class Conflict(NamedTuple):
         ]
 
 
+class Written(NamedTuple):
+    """A value as one op wrote it: the op's HLC, author and counter (an lww write, a record)."""
+
+    hlc: int
+    node: str
+    counter: int
+    value: Any
+
+    @property
+    def id(self) -> OpId:
+        return OpId(self.node, self.counter)
+
+
 @dataclass(frozen=True)
 class MergeContext:
     spec: FieldSpec | None

@@ -22,6 +22,7 @@ from ..registry import FieldSpec, RegisterKey
 from .base import (
     Conflict,
     MergeContext,
+    Written,
     op_id_from_json,
     op_id_json,
     require_action,
@@ -29,16 +30,7 @@ from .base import (
     run_validator,
 )
 
-
-class LwwWrite(NamedTuple):
-    hlc: int
-    node: str
-    counter: int
-    value: Any
-
-    @property
-    def id(self) -> OpId:
-        return OpId(self.node, self.counter)
+LwwWrite = Written
 
 
 class LwwRegister(NamedTuple):
