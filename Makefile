@@ -17,6 +17,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy -p sync -p schema
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
@@ -24,6 +25,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy -p sync -p schema
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py sync

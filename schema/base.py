@@ -19,27 +19,29 @@ from sync.registry import EntityType, FieldSpec, Registry, StateMachine
 MERGE_KINDS = ("lww", "counter", "status", "set")
 
 
+def _declare(field: fields.Field, kind: str, **extra: Any) -> fields.Field:
+    # marshmallow keeps a field's metadata as a plain dict; its type hint says Mapping.
+    metadata: dict[str, Any] = field.metadata  # type: ignore[assignment]
+    metadata.update(merge=kind, **extra)
+    return field
+
+
 def lww(field: fields.Field) -> fields.Field:
     """Last writer wins; a concurrent overwrite is kept as a conflict."""
-    field.metadata["merge"] = "lww"
-    return field
+    return _declare(field, "lww")
 
 
 def counter(field: fields.Field) -> fields.Field:
-    field.metadata["merge"] = "counter"
-    return field
+    return _declare(field, "counter")
 
 
 def tags(field: fields.Field) -> fields.Field:
     """An add-wins set of strings; each op adds or removes one element."""
-    field.metadata["merge"] = "set"
-    return field
+    return _declare(field, "set")
 
 
 def status(field: fields.Field, machine: StateMachine) -> fields.Field:
-    field.metadata["merge"] = "status"
-    field.metadata["machine"] = machine
-    return field
+    return _declare(field, "status", machine=machine)
 
 
 class EntitySchema(Schema):

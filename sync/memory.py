@@ -31,8 +31,8 @@ class MemoryReplica:
         self._clock = 0
 
     # -- ReplicaStorage -------------------------------------------------------------------
-    def held(self, ids: Sequence[OpId]) -> dict[OpId, Rejection | None]:
-        found: dict[OpId, Rejection | None] = {}
+    def held(self, ids: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Rejection | None]:
+        found: dict[tuple[str, int], Rejection | None] = {}
         for op_id in ids:
             if op_id in self.ops:
                 found[op_id] = None
@@ -40,7 +40,7 @@ class MemoryReplica:
                 found[op_id] = self.quarantine[op_id][1]
         return found
 
-    def arrived(self, op_id: OpId) -> bool:
+    def arrived(self, op_id: tuple[str, int]) -> bool:
         return op_id in self.ops
 
     def load(self, keys: Sequence[RegisterKey]) -> dict[RegisterKey, Any]:

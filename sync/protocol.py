@@ -60,8 +60,9 @@ def decode(data: bytes) -> dict[str, Any]:
         raise ProtocolError(f"message is not valid JSON: {exc}") from None
     if not isinstance(message, dict) or "type" not in message:
         raise ProtocolError("message must be a JSON object with a 'type'")
-    if message.get("v") != PROTOCOL_VERSION:
-        raise SchemaVersionMismatch(PROTOCOL_VERSION, message.get("v") if isinstance(message.get("v"), int) else -1)
+    version = message.get("v")
+    if version != PROTOCOL_VERSION:
+        raise SchemaVersionMismatch(PROTOCOL_VERSION, version if isinstance(version, int) else -1)
     return message
 
 

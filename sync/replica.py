@@ -33,7 +33,7 @@ class Rejection(NamedTuple):
 
 @dataclass
 class IngestResult:
-    accepted: list[OpId] = field(default_factory=list)
+    accepted: list[tuple[str, int]] = field(default_factory=list)
     duplicates: int = 0
     rejected: list[tuple[OpId, Rejection]] = field(default_factory=list)
 
@@ -55,10 +55,11 @@ class ReplicaStorage(Protocol):
     registry: Registry
     max_ahead_ms: int
 
-    def held(self, ids: Sequence[OpId]) -> dict[OpId, Rejection | None]:
-        """For each id already held: None if accepted, its Rejection if quarantined."""
+    def held(self, ids: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Rejection | None]:
+        """For each id already held: None if accepted, its Rejection if quarantined. Ids are
+        (node, counter) pairs; an OpId is one."""
 
-    def arrived(self, op_id: OpId) -> bool:
+    def arrived(self, op_id: tuple[str, int]) -> bool:
         """Whether an op with this id has been accepted here."""
 
     def load(self, keys: Sequence[RegisterKey]) -> dict[RegisterKey, Any]:
@@ -137,7 +138,7 @@ def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int) -> IngestRes
 
     accepted_ids = fresh.keys() - {(op.node, op.counter) for op, _ in quarantined}
 
-    def arrived(op_id: OpId) -> bool:
+    def arrived(op_id: tuple[str, int]) -> bool:
         # An op of this very batch counts as arrived even for another register's merge: what
         # the replica holds after the batch must not depend on how ops were cut into batches.
         return op_id in accepted_ids or storage.arrived(op_id)

@@ -145,8 +145,8 @@ class Append:
     def encode(self, register: RecordRegister) -> tuple[Any, Any]:
         entries = register.entries
         if len(entries) == 1 and not register.voids:
-            record = entries[0]
-            return record.value, [int(register.voided), [[record.hlc, record.node, record.counter]]]
+            only = entries[0]
+            return only.value, [int(register.voided), [[only.hlc, only.node, only.counter]]]
         record = register.record
         value = record.value if record else None
         meta: list[Any] = [int(register.voided), [list(e[:3]) for e in register.entries]]

@@ -61,8 +61,8 @@ class Written(NamedTuple):
 @dataclass(frozen=True)
 class MergeContext:
     spec: FieldSpec | None
-    # Whether an op (by id) is already held by this replica, outside the batch being merged.
-    arrived: Callable[[OpId], bool]
+    # Whether an op (by (node, counter) id) is already held by this replica.
+    arrived: Callable[[tuple[str, int]], bool]
 
 
 class MergeKind(Protocol):

@@ -158,7 +158,7 @@ class Lww:
     def history(self, register: LwwRegister) -> list[tuple[str, int]]:
         """The ops that rebuild this register elsewhere: its heads, and each write that
         resolved a conflict (its refs recreate the resolved record)."""
-        return [(w.node, w.counter) for w in register.heads] + [tuple(by) for _, _, by in register.resolved]
+        return [(w.node, w.counter) for w in register.heads] + [(by.node, by.counter) for _, _, by in register.resolved]
 
     def refs_for_write(self, register: LwwRegister | None) -> tuple[OpId, ...]:
         """What a new local write must name: every head it overwrites, winner first."""

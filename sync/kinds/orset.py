@@ -82,7 +82,7 @@ class OrSet:
 
     def history(self, register: SetRegister) -> list[tuple[str, int]]:
         """The live adds: removed elements need neither their adds nor their removes."""
-        return [tuple(tag) for tags in register.tags.values() for tag in tags]
+        return [(tag.node, tag.counter) for tags in register.tags.values() for tag in tags]
 
     def encode(self, register: SetRegister) -> tuple[Any, Any]:
         meta = {

@@ -479,7 +479,7 @@ class SqliteReplica:
         inserts = []
         updates = []
         conflict_deletes = []
-        conflict_rows = []
+        conflict_rows: list[tuple[Any, ...]] = []
         existing = self._loaded_keys
         dumps = orjson.dumps
         loaded_conflicted = self._loaded_conflicted
@@ -584,7 +584,7 @@ class SqliteReplica:
             )
 
     @staticmethod
-    def _decode(node: str, body: str) -> list[Op]:
+    def _decode(node: str, body: bytes) -> list[Op]:
         return [
             Op(node, counter, hlc, entity, eid, action, field, value,
                tuple(OpId(r[0], r[1]) for r in refs) if refs else ())
