@@ -50,6 +50,8 @@ class PurchaseRequestSchema(EntitySchema):
     location_id = lww(ref(required=True))
     stock_exception_id = lww(ref(allow_none=True))
     note = lww(text(500, allow_none=True))
+    # Set by the inventory engine when ops that arrived later show the stock never ran short.
+    withdrawn = lww(fields.Boolean(load_default=False))
     status = status(fields.String(), PURCHASE_REQUEST)
 
 

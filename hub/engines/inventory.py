@@ -1,0 +1,60 @@
+"""The inventory engine: the stock ledger at the hub, reservations, goods issues, stock exceptions
+and purchase requests.
+
+Stock lives at locations (warehouses and vans) per SKU in ``stock`` rows (``on_hand`` and
+``reserved`` counters); every change of ``on_hand`` is a ``stock_move`` in the ledger. A van's
+stock is spent by its own devices (escrow): a part used from the technician's own van is already
+moved by the tablet. What the hub adds, on every run:
+
+1. the ledger's hub side — goods issues of part use from another location once the job is closed,
+   their reversal when the use is voided, kits leaving their warehouse (``inventory_moves``);
+2. reservations: ``reserved`` equals the parts estimates of the open work orders held at each
+   location (``inventory_reserve``);
+3. stock exceptions and purchase requests from a replay of each location's ledger, and one
+   exception per part taken from another location (``inventory_shortfall``).
+
+The run is a pure function of the merged state: the ids of what it writes derive from their
+causes, so a second run writes nothing, and the same ops in any order give the same stock, the
+same ledger and the same live exceptions. Office routes are in ``inventory_api`` (``bp``), the
+reconciliation report in ``inventory_report``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ..store import HubStore
+from . import inventory_state
+from .inventory_api import bp
+from .inventory_moves import Writer, goods_issues, kit_moves
+from .inventory_reserve import reservations
+from .inventory_shortfall import exception_changes
+
+__all__ = ["ENGINE", "bp"]
+
+
+class InventoryEngine:
+    name = "inventory"
+
+    def run(self, store: HubStore, now_ms: int) -> int:
+        """Bring the ledger, reservations, exceptions and purchase requests in line with the
+        merged state; returns the number of ops written (zero when nothing was due)."""
+        now_iso = datetime.fromtimestamp(now_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+        written = 0
+        with store.unit_of_work():
+            snap = inventory_state.read(store)
+            writer = Writer(lambda row_id: snap.stock.get(row_id, {}))
+            goods_issues(snap, writer)
+            kit_moves(snap, writer, now_iso)
+            reservations(snap, writer)
+            if writer.changes:
+                written += len(store.write(writer.changes))
+                # The exceptions replay the ledger, new movements included.
+                snap = inventory_state.read(store)
+            changes = exception_changes(snap)
+            if changes:
+                written += len(store.write(changes))
+        return written
+
+
+ENGINE = InventoryEngine()
