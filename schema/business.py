@@ -64,6 +64,9 @@ class InvoiceLineSchema(Schema):
     # What this line bills (a time log, a part use, a period, a milestone): a source is billed once.
     source_entity = fields.String(allow_none=True, load_default=None)
     source_id = fields.String(allow_none=True, load_default=None)
+    # The contract discount on this line, and (warranty) what the line cost the business.
+    discount = money(load_default="0")
+    cost = money(allow_none=True, load_default=None)
 
 
 class InvoiceSchema(EntitySchema):
@@ -91,6 +94,8 @@ class InvoiceSchema(EntitySchema):
     related_invoice_id = lww(ref(allow_none=True))  # what a supplementary invoice or credit note follows
     # Work billed at no charge (warranty) still has a cost the business books internally.
     internal_cost = lww(money(allow_none=True))
+    # The billing unit it belongs to ("ticket:<id>", "period:<contract>:<start>", "milestone:<id>").
+    billing_key = lww(fields.String(allow_none=True, validate=validate.Length(1, 200)))
     status = status(fields.String(), INVOICE)
 
 

@@ -54,6 +54,10 @@ class BillingTermsSchema(Schema):
     rollover_cap_hours = money(allow_none=True)
     approval_threshold = money(allow_none=True)
     non_billable_categories = fields.List(fields.String(validate=validate.Length(1, 80)), load_default=list)
+    # Seed 000 bills T&M when the ticket is resolved; seed 002 after the customer's sign-off.
+    bill_on = fields.String(validate=validate.OneOf(("ticket_resolved", "sign_off")), load_default="ticket_resolved")
+    # Fixed fee per visit by job type (work order service type); others pay ``fixed_fee``.
+    job_type_fees = fields.Dict(keys=fields.String(validate=validate.Length(1, 40)), values=money(), allow_none=True)
 
 
 class ContractSchema(EntitySchema):

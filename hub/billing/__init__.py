@@ -1,0 +1,40 @@
+"""Billing: one module per billing model, and the plan that turns their bills into invoices.
+
+The models (``time_material``, ``fixed_fee``, ``retainer``, ``milestone``, ``warranty``) are pure
+functions of a snapshot of a contract's work and the time (see ``base``); ``snapshot`` reads that
+snapshot from the hub store, ``plan`` decides which invoice ops make the invoices match it, and
+``invoices`` holds the office actions (draft, approve, send, paid, void). The engine and its
+routes live in ``hub.engines.billing``.
+
+Registry: a module of this package that defines ``MODEL`` (with ``contract_type``) is the model
+for that contract type — adding a billing model is adding a module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+
+from .base import BillingModel
+
+
+@cache
+def models() -> dict[str, BillingModel]:
+    """Every billing model of this package, by the contract type it bills."""
+    found: dict[str, BillingModel] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        model = getattr(module, "MODEL", None)
+        if model is not None:
+            if model.contract_type in found:
+                raise TypeError(f"two billing models for contract type {model.contract_type!r}")
+            found[model.contract_type] = model
+    return found
+
+
+def model_for(contract_type: str | None) -> BillingModel | None:
+    return models().get(contract_type or "")
+
+
+__all__ = ["models", "model_for"]
