@@ -99,8 +99,10 @@ def add_items_and_warehouse(store) -> None:
     ])
 
 
-@pytest.fixture
-def world(app, store, client, office, clock, tmp_path):
+@pytest.fixture(name="world")
+def world_fixture(app, store, client, office, clock, tmp_path):
+    """The seeded job (tech-1, van-7 holding 2 CAP-45), FLT-20 in the catalogue and an empty
+    warehouse wh-1, on 2026-11-27 from 09:00 (frozen; move on with ``world.at``)."""
     seed_job(store)  # tech-1 drives van-7, which holds 2 CAP-45 loaded before the ledger existed
     add_items_and_warehouse(store)
     world = World(app, store, client, office, clock, tmp_path)
