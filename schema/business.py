@@ -5,7 +5,7 @@ devices whose scope includes them."""
 from marshmallow import Schema, fields, validate
 
 from .base import EntitySchema, lww, status
-from .common import money, name, ref, text, when
+from .common import PRIORITIES, money, name, ref, text, when
 from .machines import INVOICE, PURCHASE_REQUEST, SURVEY, TASK
 
 SLA_CLOCKS = ("response", "onsite", "resolution")
@@ -27,6 +27,9 @@ class EscalationSchema(EntitySchema):
     target_min = fields.Float(required=True)
     at = when(required=True)
     note = text(500, load_default="")
+    # A breach raises the ticket's priority one level: from what, to what (None when already Critical).
+    priority_from = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(PRIORITIES))
+    priority_to = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(PRIORITIES))
 
 
 class StockExceptionSchema(EntitySchema):

@@ -5,6 +5,7 @@ from marshmallow import Schema, fields, validate
 from .base import EntitySchema, lww, status
 from .common import PRIORITIES, money, name, ref, text, when
 from .machines import CONTRACT
+from .sla_defaults import TABLES
 
 CONTRACT_TYPES = ("fixed_fee", "time_material", "retainer", "milestone", "warranty")
 
@@ -31,6 +32,30 @@ class SlaPolicySchema(EntitySchema):
     # "24x7", or business hours in a named calendar (working days, hours, public holidays).
     calendar = lww(fields.String(validate=validate.Length(1, 80), load_default="24x7"))
     near_breach_share = lww(fields.Float(validate=validate.Range(0.1, 0.99), load_default=0.75))
+    # Overdue (second escalation, to the service manager) at this multiple of the target.
+    overdue_multiple = lww(fields.Float(validate=validate.Range(1.01, 10), load_default=1.5))
+
+
+class TargetOverrideSchema(Schema):
+    """The minutes a contract changes at one priority; those left out come from its policy."""
+
+    response_min = fields.Integer(validate=validate.Range(1, 60 * 24 * 60))
+    onsite_min = fields.Integer(allow_none=True, validate=validate.Range(1, 60 * 24 * 60))
+    resolution_min = fields.Integer(validate=validate.Range(1, 60 * 24 * 120))
+
+
+class SlaOverridesSchema(Schema):
+    """A contract's own SLA terms over its policy (or the seed table it falls back to): only the
+    priorities, minutes and settings named change."""
+
+    table = fields.String(validate=validate.OneOf(tuple(TABLES)))
+    Low = fields.Nested(TargetOverrideSchema)
+    Medium = fields.Nested(TargetOverrideSchema)
+    High = fields.Nested(TargetOverrideSchema)
+    Critical = fields.Nested(TargetOverrideSchema)
+    calendar = fields.String(validate=validate.Length(1, 80))
+    near_breach_share = fields.Float(validate=validate.Range(0.1, 0.99))
+    overdue_multiple = fields.Float(validate=validate.Range(1.01, 10))
 
 
 class RatesSchema(Schema):
@@ -67,6 +92,7 @@ class ContractSchema(EntitySchema):
     type = lww(fields.String(required=True, validate=validate.OneOf(CONTRACT_TYPES)))
     status = status(fields.String(), CONTRACT)
     sla_policy_id = lww(ref(allow_none=True))
+    sla_overrides = lww(fields.Nested(SlaOverridesSchema, allow_none=True))
     currency = lww(fields.String(validate=validate.Regexp(r"^[A-Z]{3}$"), load_default="GBP"))
     rates = lww(fields.Nested(RatesSchema, allow_none=True))
     billing = lww(fields.Nested(BillingTermsSchema, allow_none=True))
