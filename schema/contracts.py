@@ -29,7 +29,9 @@ class SlaPolicySchema(EntitySchema):
     entity = "sla_policy"
     name = lww(name(required=True))
     targets = lww(fields.Nested(TargetsSchema, required=True))
-    # "24x7", or business hours in a named calendar (working days, hours, public holidays).
+    # "24x7", or business hours in a named calendar (working days, hours, public holidays):
+    # "business:GB" = Mon-Fri 09:00-17:00 Europe/London, England & Wales holidays; the full form
+    # "business[:CC[-SUB]][;days=mon-fri][;hours=09:00-17:00][;tz=Area/City]" (hub/engines/sla_calendar.py).
     calendar = lww(fields.String(validate=validate.Length(1, 80), load_default="24x7"))
     near_breach_share = lww(fields.Float(validate=validate.Range(0.1, 0.99), load_default=0.75))
     # Overdue (second escalation, to the service manager) at this multiple of the target.
