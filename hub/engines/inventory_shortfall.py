@@ -52,10 +52,19 @@ class Episode:
     shortfall: Decimal  # the deepest the balance went below zero
     deficit: Decimal  # how far below zero it is now (zero once the episode ended)
 
+    def exception(self) -> dict[str, Any]:
+        start = self.start
+        return {"location_id": self.location_id, "sku": self.sku, "qty": qty_text(self.shortfall),
+                "reason": "negative_stock", "job_id": start.job_id, "part_usage_id": start.part_usage_id,
+                "at": start.device_time}
+
     @property
     def exception_id(self) -> str:
-        return derived_id("sx", "negative_stock", self.location_id, self.sku, self.start.move_id,
-                          qty_text(self.shortfall))
+        # Every field in the id: what the record says can change as late ops arrive (a deeper
+        # shortfall, the part_usage behind the movement), and an append-only record cannot —
+        # a changed exception is a new record, and the old one is voided.
+        record = self.exception()
+        return derived_id("sx", *(str(record[name] or "") for name in sorted(record)))
 
     @property
     def request_id(self) -> str:
@@ -128,10 +137,7 @@ def wanted(snap: Snapshot) -> tuple[dict[str, dict[str, Any]], dict[str, dict[st
                 "at": usage["device_time"]}
     for episode in episodes(snap):
         start = episode.start
-        exceptions[episode.exception_id] = {
-            "location_id": episode.location_id, "sku": episode.sku, "qty": qty_text(episode.shortfall),
-            "reason": "negative_stock", "job_id": start.job_id, "part_usage_id": start.part_usage_id,
-            "at": start.device_time}
+        exceptions[episode.exception_id] = episode.exception()
         on_job = f" on job {start.job_id}" if start.job_id else ""
         requests[episode.request_id] = {
             "sku": episode.sku, "qty": qty_text(episode.shortfall), "location_id": episode.location_id,
