@@ -83,7 +83,8 @@ def _period_key(contract: dict[str, Any], request: dict[str, Any], now_ms: int) 
     start = request.get("period_start")
     if start is None:
         raise ApiError(400, "which period?", [("period_start", "required with a period contract")])
-    period = Terms.of(contract).period if Terms.of(contract).period in MONTHS_IN else "monthly"
+    chosen = Terms.of(contract).period
+    period = chosen if chosen in MONTHS_IN else "monthly"
     start = start.astimezone(UTC)
     if period_start(start, period) != start:
         raise ApiError(400, "not a billing period", [("period_start", f"the first instant of a {period} "

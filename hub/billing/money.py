@@ -32,6 +32,12 @@ def decimal(value: Any, default: Decimal | None = None) -> Decimal | None:
     return found if found.is_finite() else default
 
 
+def amount_of(value: Any) -> Decimal:
+    """A Decimal from a wire value, zero when absent or unreadable."""
+    found = decimal(value)
+    return ZERO if found is None else found
+
+
 def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
 

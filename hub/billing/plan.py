@@ -28,7 +28,7 @@ from typing import Any
 from sync.ops import MOVE, SET
 
 from .base import ContractBill, Line, Source, Terms, Unit
-from .money import ZERO, decimal, money_text, qty_text
+from .money import ZERO, amount_of, decimal, money_text, qty_text
 from .numbering import invoice_id, number_of
 
 ISSUED = frozenset({"sent", "paid"})
@@ -127,10 +127,10 @@ class Ledger:
         if not line.get("source_entity") or not line.get("source_id"):
             return
         billed = self.billed.setdefault((line["source_entity"], line["source_id"]), Billed())
-        qty = decimal(line.get("qty"), ZERO)
+        qty = amount_of(line.get("qty"))
         billed.qty += qty
-        billed.amount += decimal(line.get("amount"), ZERO)
-        billed.discount += decimal(line.get("discount"), ZERO)
+        billed.amount += amount_of(line.get("amount"))
+        billed.discount += amount_of(line.get("discount"))
         cost = decimal(line.get("cost"))
         if cost is not None:
             billed.cost = (billed.cost or ZERO) + cost
@@ -225,7 +225,7 @@ class Ledger:
         description = reason or line.get("description") or f"{source[0]} {source[1]}"
         drafts[group].lines.append(((*source,), wire_line(
             source, f"Credit: {description}", -qty, line.get("unit") or "ea",
-            decimal(line.get("unit_price"), ZERO), -amount, -discount, -cost if cost is not None else None,
+            amount_of(line.get("unit_price")), -amount, -discount, -cost if cost is not None else None,
             currency)))
 
     def _write(self, drafts: dict[Group, Draft], now_ms: int) -> list[tuple[Any, ...]]:

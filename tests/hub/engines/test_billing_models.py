@@ -144,6 +144,24 @@ def test_a_late_october_log_moves_the_carry_over_and_novembers_sent_overage_is_t
         assert run(hub) == 0
 
 
+def test_a_november_log_voided_after_sending_credits_the_overage_it_caused(wall_app, hub):
+    office = {"Authorization": f"Bearer {auth.create_user(hub, 'office', auth.PERMISSIONS)}"}
+    with freeze_time("2026-12-01 00:05:00"):
+        tablet, job = retainer_months(hub, "use_it_or_lose_it")
+        run(hub)
+        for invoice in invoices(hub):
+            wall_app.test_client().post(f"/api/v1/invoices/{invoice['id']}/send", headers=office)
+        # The 7 h log was a mistake: November used 8 h of 10, so the 5 h overage sent (450.00) is credited.
+        sync(hub, [tablet.void("time_log", "nov-2")])
+        run(hub)
+        [credit] = invoices(hub, kind="credit_note")
+        [november] = invoices(hub, kind="invoice", billing_key="period:c-ret:2026-11-01")
+        assert credit["related_invoice_id"] == november["id"] and november["status"] == "sent"
+        assert [(line["source_entity"], line["qty"], line["amount"]) for line in credit["lines"]] == [
+            ("retainer_overage", "-5", "-450.00")]
+        assert credit["total"] == "-450.00"
+
+
 # -- fixed fee ------------------------------------------------------------------------------------
 
 @freeze_time("2026-12-01 00:05:00")
