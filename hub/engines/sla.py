@@ -65,7 +65,7 @@ class SlaEngine:
                 status = evaluate(store, ticket, now, context)
                 priority = {"now": ticket.get("priority") or "Medium"}
                 for result in status.clocks.values():
-                    changes += escalate(store, ticket, status.facts.jobs, result, priority)
+                    changes += escalate(store, ticket, status.facts.jobs, result, priority, status.escalations)
                 picture = status.picture()
                 if picture != ticket.get("sla"):
                     changes.append(("ticket", ticket["id"], SET, "sla", picture))

@@ -80,19 +80,29 @@ class BusinessHours:
         self.closes = closes
         self.zone = zone
         self.days_off = days_off
+        # Each local day's window is worked out once: an engine run asks about the same days for
+        # every ticket.
+        self._windows: dict[date, tuple[datetime, datetime] | None] = {}
 
     def is_working_day(self, day: date) -> bool:
         return day.weekday() in self.days and (self.days_off is None or day not in self.days_off)
+
+    def window(self, day: date) -> tuple[datetime, datetime] | None:
+        """The working window (UTC) of one local day; None on a day off."""
+        if day not in self._windows:
+            self._windows[day] = (
+                (datetime.combine(day, self.opens, tzinfo=self.zone).astimezone(UTC),
+                 datetime.combine(day, self.closes, tzinfo=self.zone).astimezone(UTC))
+                if self.is_working_day(day) else None)
+        return self._windows[day]
 
     def windows(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The working windows (UTC) from the local day of ``start`` on, in order."""
         day = start.astimezone(self.zone).date() - timedelta(days=1)  # a window may start the day before in UTC
         for _ in range(MAX_DAYS):
-            if self.is_working_day(day):
-                opens = datetime.combine(day, self.opens, tzinfo=self.zone).astimezone(UTC)
-                closes = datetime.combine(day, self.closes, tzinfo=self.zone).astimezone(UTC)
-                if closes > start:
-                    yield max(opens, start), closes
+            found = self.window(day)
+            if found is not None and found[1] > start:
+                yield max(found[0], start), found[1]
             day += timedelta(days=1)
         raise CalendarError(f"{self.spec}: no working time within {MAX_DAYS} days")
 

@@ -19,7 +19,7 @@ each at the instant it was reached. Records are append-only with ids
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from sync.ops import APPEND, SET
@@ -40,14 +40,20 @@ def record_id(ticket_id: str, clock: str, level: str) -> str:
     return f"esc-{ticket_id}-{clock}-{level}"
 
 
-def raises_of(store: HubStore, ticket_id: str) -> list[tuple[str | None, str | None]]:
-    """(from, to) of every priority raise the engine made on this ticket's breaches."""
-    found = []
+def recorded(store: HubStore, ticket_id: str) -> dict[str, dict[str, Any]]:
+    """The escalation records of a ticket: id -> record."""
+    found = {}
     for _, eid in sorted(store.links.referrers("ticket_id", [ticket_id], ("escalation",))):
-        value = store.replica.entity("escalation", eid).get("value") or {}
-        if value.get("level") == "breached":
-            found.append((value.get("priority_from"), value.get("priority_to")))
+        value = store.replica.entity("escalation", eid).get("value")
+        if isinstance(value, dict):
+            found[eid] = value
     return found
+
+
+def raises_of(records: dict[str, dict[str, Any]]) -> list[tuple[str | None, str | None]]:
+    """(from, to) of every priority raise the engine made on a ticket's breaches."""
+    return [(value.get("priority_from"), value.get("priority_to")) for value in records.values()
+            if value.get("level") == "breached"]
 
 
 def assignee(ticket: dict[str, Any], jobs: Iterable[Job], clock: str) -> str | None:
@@ -66,10 +72,11 @@ def team_lead(store: HubStore, technician_id: str | None) -> str | None:
 
 
 def escalate(store: HubStore, ticket: dict[str, Any], jobs: Iterable[Job], result: ClockResult,
-             priority: dict[str, str]) -> list[tuple[Any, ...]]:
-    """The ops escalating one running clock: each level reached and not yet recorded. ``priority``
-    holds the ticket's current priority under "now" and is raised in place on a breach, so two
-    clocks breaching in one run raise it twice (once per breach)."""
+             priority: dict[str, str], existing: Container[str]) -> list[tuple[Any, ...]]:
+    """The ops escalating one running clock: each level reached and not in ``existing`` (the ids
+    of the ticket's escalation records). ``priority`` holds the ticket's current priority under
+    "now" and is raised in place on a breach, so two clocks breaching in one run raise it twice
+    (once per breach)."""
     if not result.running or ticket.get("status") in CLOSED:
         return []
     changes: list[tuple[Any, ...]] = []
@@ -80,7 +87,7 @@ def escalate(store: HubStore, ticket: dict[str, Any], jobs: Iterable[Job], resul
         if result.state not in REACHED[level]:
             continue
         eid = record_id(ticket_id, result.clock, level)
-        if store.replica.entity("escalation", eid):
+        if eid in existing:
             continue
         at, elapsed_ms = result.level_at(level)
         elapsed = round(elapsed_ms / 60_000, 2)

@@ -26,6 +26,7 @@ from schema.common import PRIORITIES
 
 from ..errors import ApiError
 from ..store import HubStore
+from .sla_clocks import opened_at
 from .sla_escalation import assignee
 from .sla_offsets import iso, parse_instant
 from .sla_status import Context, evaluate, tickets
@@ -94,10 +95,10 @@ def build(store: HubStore, span: Span, now: datetime) -> dict[str, Any]:
     by_clock: Counter[str] = Counter()
     count = 0
     for ticket in tickets(store):
-        status = evaluate(store, ticket, now, context)
-        opened = status.facts.opened_at
-        if not start <= opened < end or status.facts.status == "cancelled":
+        opened = opened_at(store, ticket)
+        if not start <= opened < end or ticket.get("status") == "cancelled":
             continue
+        status = evaluate(store, ticket, now, context)
         count += 1
         for clock, result in status.clocks.items():
             states[clock][result.state] += 1

@@ -13,7 +13,7 @@ from typing import Any
 from .. import office_records
 from ..store import HubStore
 from .sla_clocks import TicketFacts, gather
-from .sla_escalation import raises_of
+from .sla_escalation import raises_of, recorded
 from .sla_offsets import DeviceOffsets
 from .sla_picture import ClockResult, compute
 from .sla_policy import Policy, base_priority, clocks_of, for_contract
@@ -45,6 +45,7 @@ class TicketSla:
     policy: Policy
     priority: str  # the priority whose targets apply (before the engine's raises)
     clocks: dict[str, ClockResult]
+    escalations: dict[str, dict[str, Any]]  # the ticket's escalation records by id
 
     def _header(self) -> dict[str, Any]:
         header: dict[str, Any] = {"priority": self.priority, "policy": self.policy.source,
@@ -74,13 +75,14 @@ def evaluate(store: HubStore, ticket: dict[str, Any], now: datetime, context: Co
     """The SLA status of one ticket (its merged view) at ``now``."""
     facts = gather(store, ticket, context.offsets, context.portal_users)
     policy = context.policy(ticket.get("contract_id") if isinstance(ticket.get("contract_id"), str) else None)
-    priority = base_priority(ticket.get("priority") or "Medium", raises_of(store, ticket["id"]))
+    escalations = recorded(store, ticket["id"])
+    priority = base_priority(ticket.get("priority") or "Medium", raises_of(escalations))
     clocks = {
         clock: compute(clock, policy.calendar, target, policy.near_breach_share, policy.overdue_multiple,
                        facts.opened_at, facts.stops.get(clock), facts.pauses, facts.cancelled_at, now)
         for clock, target in clocks_of(policy, priority).items()
     }
-    return TicketSla(ticket, facts, policy, priority, clocks)
+    return TicketSla(ticket, facts, policy, priority, clocks, escalations)
 
 
 def tickets(store: HubStore) -> list[dict[str, Any]]:
