@@ -191,3 +191,17 @@ def test_a_voided_draft_is_drafted_again_with_a_new_id_while_the_work_stands(sto
     run(store)
     fresh = [inv for inv in all_invoices(store) if inv["status"] == "draft"]
     assert len(fresh) == 1 and fresh[0]["id"] != draft["id"] and fresh[0]["total"] == "195.75"
+
+
+def test_the_invoice_is_in_the_contracts_currency_rounded_to_its_minor_unit(store):
+    worked_visit(store, Tablet(), rates={"labour_rate": "8500", "callout_fee": "4999", "discount_pct": "7.5"})
+    store.write([("contract", "c-tm", "set", "currency", "JPY"), ("item", "CAP-45", "set", "unit_price", "1250")])
+    resolve(store, "T1")
+    run(store)
+    [draft] = invoices(store)
+    assert draft["currency"] == "JPY"
+    # 1.5 h x 8500 = 12750 (7.5%: 956.25 -> 956); travel 0.5 h at the labour rate 4250 (318.75 -> 319);
+    # 2 x 1250 = 2500 (187.5 -> 188, half up); call-out 4999 (374.925 -> 375).
+    assert amounts(draft)[("time_log", "tl-1")] == ("1.5", "8500", "12750", "956")
+    assert amounts(draft)[("part_usage", "pu-1")] == ("2", "1250", "2500", "188")
+    assert (draft["subtotal"], draft["discount"], draft["total"]) == ("24499", "1838", "22661")
