@@ -64,12 +64,10 @@ def _move_json(move: Record) -> dict[str, Any]:
             "by": f"{move.node}:{move.counter}"}
 
 
-def _kits(snap: Snapshot, location: str, sku: str, moves: list[Record]) -> tuple[Decimal, list[dict[str, Any]]]:
+def _kits(kits: list[tuple[str, dict[str, Any]]], sku: str, moves: list[Record]) -> tuple[Decimal, list[dict]]:
     """(quantity in transit to this van, kits received with other quantities than were sent)."""
     in_transit, mismatched = Decimal(0), []
-    for kit_id, kit in sorted(snap.kits.items()):
-        if kit.get("to_location_id") != location:
-            continue
+    for kit_id, kit in kits:
         sent = dict(kit_lines(kit)).get(sku, Decimal(0))
         status = kit.get("status", "prepared")
         if status == "dispatched":
@@ -97,6 +95,9 @@ def reconciliation(store: HubStore, snap: Snapshot, location_id: str | None = No
         closed = snap.jobs.get(usage["job_id"], {}).get("status") in CLOSED_JOB
         if not usage.voided and not closed and hub_moves_it(snap, usage):
             pending[stock_id(usage["location_id"], usage["sku"])] += qty(usage["qty"])
+    kits_to: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    for kit_id, kit in sorted(snap.kits.items()):
+        kits_to[kit.get("to_location_id") or ""].append((kit_id, kit))
     report = []
     for level in levels:
         row_id, moves = level["id"], moves_at[level["id"]]
@@ -113,7 +114,7 @@ def reconciliation(store: HubStore, snap: Snapshot, location_id: str | None = No
                 explain.append({"node": node, "deltas": qty_text(written.get(node, Decimal(0))),
                                 "moves_total": qty_text(by_node.get(node, Decimal(0))), "difference": qty_text(gap),
                                 "moves": [_move_json(m) for m in moves if m.node == node]})
-        in_transit, kits = _kits(snap, level["location_id"], level["sku"], moves)
+        in_transit, kits = _kits(kits_to[level["location_id"]], level["sku"], moves)
         difference = qty(level["on_hand"]) - sum(by_node.values(), Decimal(0)) - opening
         report.append({**level, "moves_total": qty_text(sum(by_node.values(), Decimal(0))),
                        "opening": qty_text(opening), "difference": qty_text(difference),

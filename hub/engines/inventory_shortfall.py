@@ -95,19 +95,14 @@ def ledger(snap: Snapshot) -> dict[Key, list[Entry]]:
     return found
 
 
-def opening(snap: Snapshot, key: Key) -> Decimal:
-    """What the location held before its first movement: on_hand less every live movement (a
-    balance written straight onto the counter, e.g. stock loaded before the ledger existed)."""
-    moved = sum((qty(move["qty"]) for move in snap.moves.values()
-                 if not move.voided and (move["location_id"], move["sku"]) == key), Decimal(0))
-    return snap.stock_level(*key) - moved
-
-
 def episodes(snap: Snapshot) -> list[Episode]:
     """Every shortfall episode of every location and SKU, in (location, SKU, time) order."""
     found = []
     for (location, sku), entries in sorted(ledger(snap).items()):
-        balance = opening(snap, (location, sku))
+        # What it held before its first movement: on hand less every movement — a balance
+        # written straight onto the counter, e.g. stock loaded before the ledger existed. (An
+        # issue and its reversal, left out of the entries, sum to nothing.)
+        balance = snap.stock_level(location, sku) - sum((entry.qty for entry in entries), Decimal(0))
         start: Entry | None = None
         deepest = Decimal(0)
         for entry in entries:
