@@ -71,13 +71,13 @@ def holds(snap: Snapshot) -> list[Hold]:
     for job_id, job in snap.jobs.items():
         if job.get("work_order_id"):
             jobs_of[job["work_order_id"]].append((job_id, job))
-    found = []
+    found: list[Hold] = []
     for order_id, order in sorted(snap.work_orders.items()):
         lines = _estimate(order)
         if not lines:
             continue
-        location, job_id, state, why = _placement(snap, order_id, order, jobs_of[order_id])
-        found.extend(Hold(order_id, job_id, location, sku, amount, state, why) for sku, amount in lines)
+        location, trip, state, why = _placement(snap, order_id, order, jobs_of[order_id])
+        found.extend(Hold(order_id, trip, location, sku, amount, state, why) for sku, amount in lines)
     return found
 
 

@@ -50,7 +50,7 @@ class Episode:
     sku: str
     start: Entry
     shortfall: Decimal  # the deepest the balance went below zero
-    deficit: Decimal  # how far below zero it is now (zero once the episode ended)
+    ongoing: bool  # still below zero after the last movement
 
     def exception(self) -> dict[str, Any]:
         start = self.start
@@ -113,10 +113,10 @@ def episodes(snap: Snapshot) -> list[Episode]:
             else:
                 deepest = max(deepest, -balance)
                 if balance >= 0:
-                    found.append(Episode(location, sku, start, deepest, Decimal(0)))
+                    found.append(Episode(location, sku, start, deepest, False))
                     start = None
         if start is not None:
-            found.append(Episode(location, sku, start, deepest, -balance))
+            found.append(Episode(location, sku, start, deepest, True))
     return found
 
 
