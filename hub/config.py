@@ -29,6 +29,8 @@ class HubConfig:
     max_blob_bytes: int = 200 * 1024 * 1024
     max_chunk_bytes: int = 4 * 1024 * 1024
     max_request_bytes: int = 32 * 1024 * 1024
+    # Where work-order part estimates are reserved when no van is dispatched yet (a warehouse id).
+    default_warehouse: str | None = None
     # Seconds between engine rounds in the background (0: engines run only when asked, as in tests).
     engines_interval_s: float = 0
     zeroconf: bool = False

@@ -59,9 +59,10 @@ def hello():
     store = current_store()
     device: Device = g.device
     now = store.now_ms()
-    # The device's own estimate (NTP-style, from its last round trip) is better than ours,
-    # which includes the network delay; use ours only until it has one.
-    offset = data["clock_offset_ms"] if data["clock_offset_ms"] is not None else now - data["device_now_ms"]
+    # Measured now, on this request: the device's own estimate is NTP-style finer (no network
+    # delay) but comes from its previous sync, and a tablet whose clock jumped since then would be
+    # corrected by the old value. Loopback or LAN delay is a few milliseconds.
+    offset = now - data["device_now_ms"]
     with store.unit_of_work():
         store.conn.execute(
             "UPDATE devices SET clock_offset_ms = ?, skewed = ?, last_seen_at = ?, agent_version = "

@@ -144,7 +144,7 @@ def read(store: HubStore) -> Snapshot:
         exceptions=_records(store, "stock_exception"),
         requests=_rows(store, "purchase_request"),
         # Not a HubConfig field yet: FIELDSYNC_DEFAULT_WAREHOUSE once it is (see the README).
-        default_warehouse=getattr(store.config, "default_warehouse", None),
+        default_warehouse=store.config.default_warehouse,
     )
     snap.exception_voids = {eid: _live_voids(store, "stock_exception", eid)
                             for eid, record in snap.exceptions.items() if record.voided}
