@@ -35,15 +35,7 @@ class Engine(Protocol):
 
 
 def _modules() -> list:
-    """The engine modules that exist, in order (an engine not built yet is simply absent)."""
-    found = []
-    for module_name in _MODULES:
-        try:
-            found.append(importlib.import_module(f"{__name__}.{module_name}"))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{module_name}":
-                raise
-    return found
+    return [importlib.import_module(f"{__name__}.{module_name}") for module_name in _MODULES]
 
 
 def engines() -> dict[str, Engine]:
