@@ -10,6 +10,8 @@
 5. They sync. Every replica that holds the job prints the sha256 of the job's canonical merged
    state: identical. Then the van's stock as the terminal and the hub see it, the merged job
    timeline, and the conflicts kept with both values.
+6. The office resolves the ticket and the hub's engines run: the SLA clocks, the stock (with the
+   exception and purchase request for the parts the van did not hold) and the invoice draft.
 
 Run: python scripts/demo.py [--keep DIR]   (make demo)
 """
@@ -115,23 +117,36 @@ def set_up_the_job(office: Office) -> dict[str, str]:
     def create(kind: str, body: dict[str, Any]) -> str:
         return office.post(f"/api/v1/{kind}", body)["data"]["id"]
 
+    ids["warehouse"] = create("stock_locations", {"kind": "warehouse", "name": "Central warehouse"})
     ids["van"] = create("stock_locations", {"kind": "van", "name": "Van 7 (Bristol)"})
     ids["ana"] = create("technicians", {"name": "Ana Silva", "van_id": ids["van"], "skills": ["hvac"]})
     ids["ben"] = create("technicians", {"name": "Ben Okafor", "van_id": ids["van"], "skills": ["hvac"]})
     create("items", {"sku": "CAP-45", "name": "Run capacitor 45uF", "unit_cost": "4.10", "unit_price": "12.50"})
     create("items", {"sku": "FAN-12", "name": "Condenser fan motor", "unit_cost": "61.00", "unit_price": "129.00"})
+    office.post("/api/v1/stock/receipts", {"location_id": ids["warehouse"],
+                                            "lines": [{"sku": "CAP-45", "qty": "20"}, {"sku": "FAN-12", "qty": "4"}]})
     customer = create("customers", {"name": "Harbour Hotel"})
+    contract = create("contracts", {
+        "customer_id": customer, "title": "Harbour Hotel HVAC — time & material", "type": "time_material",
+        "rates": {"labour_rate": "85.00", "callout_fee": "45.00"},
+        "billing": {"payment_days": 30, "min_increment_min": 30}})
+    office.post(f"/api/v1/contracts/{contract}/status", {"status": "active"})
     site = create("sites", {"customer_id": customer, "name": "Rooftop plant room",
                             "address": "1 Quay Street, Bristol BS1", "lat": 51.4505, "lon": -2.5966})
     asset = create("assets", {"customer_id": customer, "site_id": site, "product": "Rooftop AC unit",
                               "serial": "AC-2231"})
     ticket = create("tickets", {"customer_id": customer, "site_id": site, "asset_id": asset,
-                                "title": "Rooftop AC not cooling", "priority": "High", "channel": "phone"})
+                                "contract_id": contract, "title": "Rooftop AC not cooling", "priority": "High",
+                                "channel": "phone"})
+    ids["ticket"] = ticket
     order = create("work_orders", {
         "ticket_id": ticket, "scope": "Diagnose and repair the rooftop AC unit", "required_skills": ["hvac"],
         "estimated_minutes": 120,
         "checklist": [{"step_id": "isolate", "text": "Isolate power"}, {"step_id": "test", "text": "Test run"}]})
     ids["job"] = create("jobs", {"work_order_id": order, "technician_id": ids["ana"], "crew_ids": [ids["ben"]]})
+    ids["kit"] = office.post("/api/v1/stock/kits", {
+        "from_location_id": ids["warehouse"], "to_location_id": ids["van"], "job_id": ids["job"],
+        "lines": [{"sku": "CAP-45", "qty": "3"}, {"sku": "FAN-12", "qty": "1"}]})["data"]["id"]
     return ids
 
 
@@ -178,6 +193,29 @@ def work_side_by_side(visits: dict[str, tuple[Path, list[tuple[str, ...]]]]) -> 
                     say(f"        {line}")
 
 
+def show_business(office: Office, ids: dict[str, str], names: dict[str, str]) -> None:
+    """What the engines made of the day: SLA clocks, stock and its exceptions, the invoice."""
+    sla = office.get(f"/api/v1/sla/tickets/{ids['ticket']}")["data"]["sla"]
+    say("  SLA (field-service table, High):")
+    for clock, picture in sla.get("clocks", sla).items():
+        if isinstance(picture, dict) and "state" in picture:
+            say(f"    {clock:<10} {picture['state']:<8} "
+                f"{picture.get('elapsed_min')} of {picture.get('target_min')} min")
+    say("  stock:")
+    for location in ("warehouse", "van"):
+        for row in office.get(f"/api/v1/stock?location_id={ids[location]}")["data"]:
+            say(f"    {location:<9} {row['sku']:<7} on hand {row['on_hand']:>3}  reserved {row.get('reserved')}")
+    for exception in office.get("/api/v1/stock/exceptions")["data"]:
+        say(f"    stock exception: {exception['reason']} {exception['qty']} x {exception['sku']}")
+    for request in office.get("/api/v1/purchase_requests")["data"]:
+        say(f"    purchase request: {request['qty']} x {request['sku']} ({request['status']})")
+    for invoice in office.get(f"/api/v1/invoices?ticket_id={ids['ticket']}")["data"]:
+        say(f"  invoice ({invoice['kind']}, {invoice['status']}, {invoice['currency']}):")
+        for line in invoice["lines"]:
+            say(f"    {line['description']:<48} {line['qty']:>5} x {line['unit_price']:>7} = {line['amount']:>8}")
+        say(f"    {'total':<48} {invoice['total']:>26}")
+
+
 def describe(event: dict[str, Any], names: dict[str, str]) -> str:
     """One line per timeline event, as a dispatcher reads it."""
     kind, record = event["kind"], event.get("record", {})
@@ -211,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     token = run("fieldsync-hub", "--db", str(folder / "hub.db"), "admin", "user", "add", "dispatch",
                            "--perm", "service_management:read", "--perm", "service_management:write",
                            "--perm", "service_management:assign", "--perm", "service_management:manage",
+                "--perm", "service_management:billing", "--perm", "service_management:report",
                 "--json")["token"]
     hub, url = start_hub(folder)
     try:
@@ -233,11 +272,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, home in homes.items():
             sync = run("fieldsync-agent", "--json", "sync", home=home)
             say(f"  {name}: pulled {sync['summary']['pulled']} ops")
-        say("  van-7-terminal: receives a parts kit from the warehouse")
-        say("    $ fieldsync-agent van receive-kit CAP-45=3 FAN-12=1")
-        for line in run("fieldsync-agent", "van", "receive-kit", "CAP-45=3", "FAN-12=1",
+        say("  van-7-terminal: receives the parts kit the warehouse sent (3 x CAP-45, 1 x FAN-12)")
+        say("    $ fieldsync-agent van receive-kit --kit <kit id>")
+        for line in run("fieldsync-agent", "van", "receive-kit", "--kit", ids["kit"],
                         home=homes["van-7-terminal"]).splitlines():
-            say(f"      {line}")
+            if not line.startswith(("  + ", "waiting to sync")):
+                say(f"      {line}")
         run("fieldsync-agent", "sync", home=homes["van-7-terminal"])
         for name in ("tablet-ana", "tablet-ben"):
             run("fieldsync-agent", "sync", home=homes[name])
@@ -293,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
         for conflict in timeline["conflicts"]:
             lost = f"{conflict['value']!r} lost to {conflict['winner_value']!r}" if conflict.get("winner") else ""
             say(f"  {conflict['entity']} {conflict['eid']}.{conflict['field']}: {conflict['detail']} {lost}")
+        say("\n== the office resolves the ticket; the hub's engines turn the merged work into the business")
+        for target in ("in_progress", "resolved"):
+            office.post(f"/api/v1/tickets/{ids['ticket']}/status", {"status": target})
+        written = office.post("/api/v1/engines/run", {})["data"]["written"]
+        say(f"  engines wrote: {', '.join(f'{name} {count}' for name, count in written.items())} op(s)")
+        show_business(office, ids, names)
         return 0 if identical else 1
     finally:
         stop_hub(hub)
