@@ -61,13 +61,18 @@ def main(ctx: click.Context, database: Path | None) -> None:
               help="announce the hub as _fieldsync._tcp on the --interface addresses")
 @click.option("--interface", "interfaces", multiple=True,
               help="address to announce on by zeroconf (repeatable; default: the --host address)")
+@click.option("--engines-interval", default=30.0, show_default=True, type=float, envvar="FIELDSYNC_ENGINES_INTERVAL_S",
+              help="seconds between rounds of the business engines (0: only when asked, POST /api/v1/engines/run)")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, threads: int, zeroconf: bool, interfaces: tuple[str, ...]) -> None:
+def serve(ctx: click.Context, host: str, port: int, threads: int, zeroconf: bool, interfaces: tuple[str, ...],
+          engines_interval: float) -> None:
     """Serve the sync API, office API and dashboard over HTTP."""
     from .app import create_app
     from .server import start
 
-    overrides = {"database": ctx.obj["database"]} if ctx.obj.get("database") else {}
+    overrides: dict[str, Any] = {"engines_interval_s": engines_interval}
+    if ctx.obj.get("database"):
+        overrides["database"] = ctx.obj["database"]
     app = create_app(overrides)
     store = app.extensions["fieldsync"]
     running = start(app, host, port, threads=threads, zeroconf=zeroconf, interfaces=list(interfaces) or [host])
