@@ -75,6 +75,7 @@ RESOURCES = (
     Resource("asset", "assets", MANAGE, fixed=frozenset({"customer_id"})),
     Resource("sla_policy", "sla_policies", MANAGE),
     Resource("contract", "contracts", MANAGE, fixed=frozenset({"customer_id"})),
+    Resource("milestone", "milestones", MANAGE, fixed=frozenset({"contract_id"})),
     Resource("ticket", "tickets", WRITE, office_tickets.create_ticket, frozenset({"customer_id", "opened_at"}),
              check_edit=office_tickets.check_edit),
     Resource("work_order", "work_orders", WRITE, office_tickets.create_work_order, frozenset({"ticket_id"})),

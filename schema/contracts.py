@@ -36,6 +36,10 @@ class SlaPolicySchema(EntitySchema):
     near_breach_share = lww(fields.Float(validate=validate.Range(0.1, 0.99), load_default=0.75))
     # Overdue (second escalation, to the service manager) at this multiple of the target.
     overdue_multiple = lww(fields.Float(validate=validate.Range(1.01, 10), load_default=1.5))
+    # When the resolution clock stops. The seeds disagree: the service management flow stops it
+    # when the ticket is resolved; the field service flow when the work order's job is completed.
+    resolution_stops_at = lww(fields.String(validate=validate.OneOf(("ticket_resolved", "job_completed")),
+                                            load_default="ticket_resolved"))
 
 
 class TargetOverrideSchema(Schema):
@@ -58,6 +62,7 @@ class SlaOverridesSchema(Schema):
     calendar = fields.String(validate=validate.Length(1, 80))
     near_breach_share = fields.Float(validate=validate.Range(0.1, 0.99))
     overdue_multiple = fields.Float(validate=validate.Range(1.01, 10))
+    resolution_stops_at = fields.String(validate=validate.OneOf(("ticket_resolved", "job_completed")))
 
 
 class RatesSchema(Schema):

@@ -8,7 +8,8 @@ Every clock starts at ``ticket.opened_at`` and pauses while the ticket is ``on_h
   the ticket resolved (a resolved ticket has been answered).
 - **onsite**: the first check-in (``check_event`` ``in``, not voided) of a job of the ticket.
 - **resolution**: the ticket resolved (the latest move into ``resolved`` when it is resolved or
-  closed now), or — when it is not — the first job of the ticket completed.
+  closed now), or — when it is not, or when the policy says ``resolution_stops_at: job_completed``
+  (the field service flow's rule) — the first job of the ticket completed, whichever is first.
 
 A clock still running when the resolution clock stops, stops with it (the work is done); a ticket
 cancelled stops its running clocks as ``cancelled``.
@@ -123,8 +124,11 @@ def _check_ins(store: HubStore, job_ids: list[str], offsets: DeviceOffsets) -> l
     return found
 
 
-def gather(store: HubStore, ticket: dict, offsets: DeviceOffsets, portal_users: frozenset[str]) -> TicketFacts:
-    """The facts of one ticket (its merged view ``ticket``) that its SLA clocks are computed from."""
+def gather(store: HubStore, ticket: dict, offsets: DeviceOffsets, portal_users: frozenset[str],
+           resolution_stops_at: str = "ticket_resolved") -> TicketFacts:
+    """The facts of one ticket (its merged view ``ticket``) that its SLA clocks are computed from.
+    ``resolution_stops_at`` "job_completed" stops resolution at the first job completed even when
+    the ticket is resolved later (the field service flow's rule)."""
     ticket_id = ticket["id"]
     steps, held, state = _steps(store, "ticket", ticket_id)
     job_ids = sorted(store.links.sources("job", "ticket_id", [ticket_id]))
@@ -138,8 +142,9 @@ def gather(store: HubStore, ticket: dict, offsets: DeviceOffsets, portal_users: 
         completed += [to_datetime(s.hlc) for s in job_steps if s.target == "completed"]
     resolved_now = state in RESOLVED or (state == "on_hold" and held in RESOLVED)
     into_resolved = [to_datetime(s.hlc) for s in steps if s.target == "resolved"]
+    by_job = resolution_stops_at == "job_completed" or not resolved_now
     settled = _earliest((into_resolved[-1] if resolved_now and into_resolved else None, "ticket resolved"),
-                        (_first(completed) if not resolved_now else None, "job completed"))
+                        (_first(completed) if by_job else None, "job completed"))
     stops: dict[str, tuple[datetime, str]] = {}
     response = _earliest(
         (_first(to_datetime(s.hlc) for s in steps if s.source == "open" and s.target in RESPONDED), "ticket taken"),

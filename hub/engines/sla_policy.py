@@ -45,6 +45,8 @@ class Policy:
     near_breach_share: float = DEFAULT_NEAR_BREACH_SHARE
     overdue_multiple: float = DEFAULT_OVERDUE_MULTIPLE
     problems: tuple[str, ...] = field(default=())
+    # "ticket_resolved" (service management flow, the default) or "job_completed" (field service flow).
+    resolution_stops_at: str = "ticket_resolved"
 
     def target_min(self, priority: str, clock: str) -> int | None:
         return self.targets.get(priority, self.targets["Medium"]).get(clock)
@@ -91,6 +93,7 @@ def build(policy: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None,
     targets = _table(table)
     source = f"table:{table}"
     calendar_spec, share, multiple = DEFAULT_CALENDAR, DEFAULT_NEAR_BREACH_SHARE, DEFAULT_OVERDUE_MULTIPLE
+    stops_at = "ticket_resolved"
     # A policy holds its targets under "targets"; a contract's overrides name priorities directly.
     for terms, given, whole in ((policy or {}, (policy or {}).get("targets"), True), (overrides, overrides, False)):
         _apply_targets(targets, given, whole=whole)
@@ -98,6 +101,8 @@ def build(policy: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None,
             calendar_spec = terms["calendar"]
         share = _number(terms.get("near_breach_share"), 0.1, 0.99) or share
         multiple = _number(terms.get("overdue_multiple"), 1.01, 10) or multiple
+        if terms.get("resolution_stops_at") in ("ticket_resolved", "job_completed"):
+            stops_at = terms["resolution_stops_at"]
     if policy is not None:
         source = f"sla_policy:{policy_id}"
     problems: list[str] = []
@@ -106,7 +111,7 @@ def build(policy: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None,
     except CalendarError as exc:
         calendar = AlwaysOn()
         problems.append(f"calendar {calendar_spec!r} ignored (24x7 used): {exc}")
-    return Policy(source, targets, calendar, share, multiple, tuple(problems))
+    return Policy(source, targets, calendar, share, multiple, tuple(problems), stops_at)
 
 
 def for_contract(store: HubStore, contract_id: str | None) -> Policy:

@@ -73,8 +73,8 @@ def instant(now_ms: int) -> datetime:
 
 def evaluate(store: HubStore, ticket: dict[str, Any], now: datetime, context: Context) -> TicketSla:
     """The SLA status of one ticket (its merged view) at ``now``."""
-    facts = gather(store, ticket, context.offsets, context.portal_users)
     policy = context.policy(ticket.get("contract_id") if isinstance(ticket.get("contract_id"), str) else None)
+    facts = gather(store, ticket, context.offsets, context.portal_users, policy.resolution_stops_at)
     escalations = recorded(store, ticket["id"])
     priority = base_priority(ticket.get("priority") or "Medium", raises_of(escalations))
     clocks = {
