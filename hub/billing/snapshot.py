@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..device_time import DeviceOffsets, iso, parse_instant
 from ..office_records import view
 from ..store import HubStore
 from .base import ContractWork, Terms
@@ -23,6 +24,22 @@ def _views(store: HubStore, entity: str, ids: Iterable[str]) -> dict[str, dict[s
     return found
 
 
+def _corrected(store: HubStore, logs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Time logs with their start and end moved onto the hub's clock (the device's measured
+    offset; see hub.device_time), the same correction the SLA engine applies: a tablet whose
+    clock is slow bills the hours it really worked, in the period it really worked them."""
+    offsets = DeviceOffsets(store)
+    for eid, log in logs.items():
+        register = store.replica.register("time_log", eid, "")
+        record = register.record if register is not None else None
+        if record is None or record.node == offsets.hub_node:
+            continue
+        for name in ("started_at", "ended_at"):
+            if parse_instant(log.get(name)) is not None:
+                log[name] = iso(offsets.business_time(record.node, log[name], record.hlc))
+    return logs
+
+
 def contract_work(store: HubStore, contract: dict[str, Any]) -> ContractWork:
     """The contract's tickets, their jobs and work orders, the jobs' time logs, part uses,
     check-ins and signatures, the catalogue items used, and the contract's milestones."""
@@ -31,7 +48,7 @@ def contract_work(store: HubStore, contract: dict[str, Any]) -> ContractWork:
     tickets = _views(store, "ticket", links.sources("ticket", "contract_id", [cid]))
     jobs = _views(store, "job", links.sources("job", "ticket_id", tickets))
     orders = _views(store, "work_order", (job["work_order_id"] for job in jobs.values() if job.get("work_order_id")))
-    logs = _views(store, "time_log", links.sources("time_log", "job_id", jobs))
+    logs = _corrected(store, _views(store, "time_log", links.sources("time_log", "job_id", jobs)))
     parts = _views(store, "part_usage", links.sources("part_usage", "job_id", jobs))
     checks = _views(store, "check_event", links.sources("check_event", "job_id", jobs))
     signatures = _views(store, "signature", links.sources("signature", "job_id", jobs))

@@ -16,7 +16,7 @@ cancelled stops its running clocks as ``cancelled``.
 
 Status moves count at their op's HLC: the hub-corrected time of authoring (a device stamps its ops
 in hub time). Records count at the business time the device recorded (``device_time``,
-``written_at``) corrected by its measured offset (:mod:`.sla_offsets`).
+``written_at``) corrected by its measured offset (:mod:`hub.device_time`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from schema.machines import JOB, TICKET
 from sync.hlc import to_datetime
 from sync.kinds.status import Applied, replay
 
+from ..device_time import DeviceOffsets, parse_instant
 from ..store import HubStore
-from .sla_offsets import DeviceOffsets, parse_instant
 
 RESOLVED = ("resolved", "closed")
 RESPONDED = ("assigned", "in_progress")

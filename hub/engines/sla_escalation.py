@@ -24,9 +24,9 @@ from typing import Any
 
 from sync.ops import APPEND, SET
 
+from ..device_time import iso
 from ..store import HubStore
 from .sla_clocks import Job
-from .sla_offsets import iso
 from .sla_picture import ClockResult
 from .sla_policy import raised
 

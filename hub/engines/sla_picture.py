@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..device_time import iso
 from .sla_calendar import Calendar
-from .sla_offsets import iso
 
 RUNNING_STATES = ("running", "near_breach", "breached", "overdue")
 STOPPED_STATES = ("met", "missed", "cancelled")

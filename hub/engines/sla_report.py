@@ -24,11 +24,11 @@ from marshmallow import fields, validate
 from schema.business import SLA_CLOCKS
 from schema.common import PRIORITIES
 
+from ..device_time import iso, parse_instant
 from ..errors import ApiError
 from ..store import HubStore
 from .sla_clocks import opened_at
 from .sla_escalation import assignee
-from .sla_offsets import iso, parse_instant
 from .sla_status import Context, evaluate, tickets
 
 QUERY_FIELDS = {"from": fields.String(validate=validate.Length(1, 40)),

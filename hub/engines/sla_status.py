@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import office_records
+from ..device_time import DeviceOffsets
 from ..store import HubStore
 from .sla_clocks import TicketFacts, gather
 from .sla_escalation import raises_of, recorded
-from .sla_offsets import DeviceOffsets
 from .sla_picture import ClockResult, compute
 from .sla_policy import Policy, base_priority, clocks_of, for_contract
 

@@ -91,10 +91,11 @@ def test_a_vip_warranty_repair_on_a_slow_tablet_gives_a_zero_invoice_with_its_in
     # 17:05 one click from the ticket drafts its invoice, every line carried over.
     world.at("2026-12-03T17:05:00Z")
     [draft] = world.post("/invoices/draft", {"ticket_id": ticket})
-    # The time log is what the tablet recorded: 135 min ending at its 12:08 -> 150 min billed = 2.5 h.
+    # The tablet recorded 135 min ending at its 12:08; like the SLA, billing corrects by the 12 min
+    # the hub measured it slow: 10:05-12:20. 135 min -> 150 min billed = 2.5 h.
     # Internal cost: 2.5 h x 40.00 = 100.00; compressor 1 x 310.00; capacitor 1 x 4.10 -> 414.10.
     assert [(line["description"], line["qty"], line["amount"], line["cost"]) for line in draft["lines"]] == [
-        ("Warranty: Labour 03 Dec 2026 09:53-12:08 (135 min, billed 150 min): compressor replaced under warranty",
+        ("Warranty: Labour 03 Dec 2026 10:05-12:20 (135 min, billed 150 min): compressor replaced under warranty",
          "2.5", "0.00", "100.00"),
         ("Warranty: Scroll compressor (CMP-3)", "1", "0.00", "310.00"),
         ("Warranty: Capacitor 45uF (CAP-45)", "1", "0.00", "4.10"),

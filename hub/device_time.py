@@ -20,7 +20,7 @@ from typing import Any
 
 from sync.hlc import to_datetime
 
-from ..store import HubStore
+from .store import HubStore
 
 
 def iso(instant: datetime) -> str:
