@@ -2,11 +2,9 @@
 
 No Flask and no clock here: the times used are the ones the ops carry. A ticket counts as closed
 at the HLC of the transition that closed it, a survey as answered at the HLC of its answer. A
-customer's sign-off counts from the signature's ``signed_at`` corrected by the offset the device
-applied when it recorded it: the agent stamps every op with the hub's time as it measured it at
-its last sync, so the op's HLC is the signing moment on the hub's clock. That correction is a fact
-of the op itself, so the result does not depend on when the device synced or how its clock has
-been measured since (the device table's latest offset moves with every sync).
+customer's sign-off counts from the signature's ``signed_at`` corrected by the device's measured
+clock offset — the correction every engine applies (``hub.device_time``: the offset logged at the
+push that delivered the record), so it does not move when the device syncs again later.
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ from sync.hlc import wall_ms
 from sync.kinds.status import replay
 
 from .. import office_records
+from ..device_time import DeviceOffsets
 from ..store import HubStore
 from .feedback_rules import AccountFacts, Answer
 
@@ -57,25 +56,20 @@ def reached_ms(store: HubStore, entity: str, eid: str, target: str) -> int | Non
     return wall_ms(times[-1]) if times else None
 
 
-def signed_ms(record: dict[str, Any], hub_node: str) -> int | None:
-    """When a signature counts as made, on the hub's clock (see the module's docstring), from the
-    replica's view of the record (``value``, ``by``, ``hlc``). A sign-off the office typed in at the
-    hub keeps its ``signed_at`` as given: the hub's clock is the reference."""
-    recorded = parse_ms(record.get("value", {}).get("signed_at"))
-    if recorded is None or str(record.get("by", "")).rpartition(":")[0] == hub_node:
-        return recorded
-    return wall_ms(record["hlc"]) if isinstance(record.get("hlc"), int) else recorded
-
-
 def signoffs(store: HubStore) -> dict[str, int]:
-    """Each signed job's first standing sign-off (a voided signature does not count)."""
+    """Each signed job's first standing sign-off (a voided signature does not count), on the hub's
+    clock: the device's ``signed_at`` corrected by its measured offset (hub.device_time), the one
+    correction every engine applies. A sign-off the office typed in at the hub is taken as given."""
+    offsets = DeviceOffsets(store)
     found: dict[str, int] = {}
     for eid in store.replica.entity_ids("signature"):
-        record = store.replica.entity("signature", eid)
-        if not record or record.get("voided") or record.get("_deleted"):
+        register = store.replica.register("signature", eid, "")
+        record = register.record if register is not None else None
+        if record is None or register.voided or parse_ms(record.value.get("signed_at")) is None:
             continue
-        job_id, at = record.get("value", {}).get("job_id"), signed_ms(record, store.config.node)
-        if isinstance(job_id, str) and at is not None:
+        job_id = record.value.get("job_id")
+        at = int(offsets.business_time(record.node, record.value["signed_at"], record.hlc).timestamp() * 1000)
+        if isinstance(job_id, str):
             found[job_id] = min(at, found.get(job_id, at))
     return found
 

@@ -80,7 +80,10 @@ def test_an_offline_sign_off_synced_late_gets_its_nps_24_hours_after_it_was_sign
     signed = Op(dev.node, 1, hlc.pack(ms("2026-11-27T10:07:00+00:00")), "signature", "sig-1", APPEND, "", {
         "job_id": "job-1", "signer_name": "J. Smith", "image_sha256": SHA, "summary_sha256": SHA,
         "signed_at": "2026-11-27T10:00:00+00:00"})
-    frozen.move_to("2026-11-27T16:00:00Z")  # the tablet finds a network
+    frozen.move_to("2026-11-27T16:00:00Z")  # the tablet finds a network; the hub measures it 7 min slow
+    hello = client.post("/api/v1/sync/hello", json={"device_now_ms": ms("2026-11-27T15:53:00+00:00")},
+                        headers={"Authorization": f"Bearer {token}"})
+    assert hello.json["clock_offset_ms"] == 7 * 60 * 1000
     reply = client.post("/api/v1/sync/push", json={"ops": [to_wire(signed)]},
                         headers={"Authorization": f"Bearer {token}"})
     assert reply.json["accepted"] == 1
