@@ -207,12 +207,15 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
         wanted.extend((entity, eid) for eid in replica.entity_ids(entity))
     sent: list[tuple[str, str]] = []
     ops: list[Op] = []
-    for entity, eid in wanted:
-        history = [op for op in replica.history_ops([(entity, eid)]) if op.node != device.node]
+    # Entities go a page at a time: one history read per page decodes each op chunk once.
+    page_size = max(1, limit // 4)
+    for start in range(0, len(wanted), page_size):
+        page = wanted[start:start + page_size]
+        history = [op for op in replica.history_ops(page) if op.node != device.node]
         if ops and len(ops) + len(history) > limit:
             break
         ops.extend(history)
-        sent.append((entity, eid))
+        sent.extend(page)
     finished = len(sent) == len(wanted)
     if finished:
         # Jobs that are leaving stay writable until the reply that says so has been received.

@@ -40,6 +40,8 @@ LOAD_CHUNK = 300
 # A cursor into the log is (chunk seq, index inside the chunk) packed in one integer; a chunk
 # never holds more ops than a batch may (sync.protocol.MAX_BATCH is far below this).
 CURSOR_BITS = 16
+# Decoded op chunks kept for history reads (a chunk holds up to a batch of ops).
+CHUNK_CACHE = 64
 
 _DDL = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID;
@@ -125,6 +127,9 @@ class SqliteReplica:
         self._loaded_keys: Any = frozenset()  # the keys of the registers the last load() found
         self._now_ms = 0
         self._depth = 0
+        # seq -> {counter: Op}. Chunks never change once committed; a rolled-back insert may reuse
+        # its seq, so the cache is emptied on every rollback.
+        self._chunk_cache: dict[int, dict[int, Op]] = {}
         # Called inside the ingest transaction, after the batch is written: (replica, accepted ops,
         # the registers they changed). The hub keeps its read models exactly in step this way.
         self.observers: list[Callable[[SqliteReplica, Sequence[Op], Mapping[RegisterKey, Any]], None]] = []
@@ -173,6 +178,8 @@ class SqliteReplica:
     def _load_caches(self) -> None:
         for cache in (self._ix, self._names, self._contiguous, self._max, self._quarantined):
             cache.clear()
+        if hasattr(self, "_chunk_cache"):
+            self._chunk_cache.clear()
         for ix, node, contiguous, max_counter, quarantined in self.conn.execute(
             "SELECT ix, node, contiguous, max_counter, quarantined FROM nodes"
         ):
@@ -235,19 +242,40 @@ class SqliteReplica:
         return found
 
     def _fetch_ops(self, ids: set[tuple[str, int]]) -> list[Op]:
-        by_node: dict[str, set[int]] = {}
+        """The ops with these ids, decoding each chunk that holds some of them once (a cache keeps
+        recently decoded chunks: a history read touches the same chunks over and over)."""
+        by_node: dict[str, list[int]] = {}
         for node, counter in ids:
-            by_node.setdefault(node, set()).add(counter)
+            by_node.setdefault(node, []).append(counter)
         found: list[Op] = []
         for node, counters in by_node.items():
             ix = self._ix.get(node)
             if ix is None:
                 continue
-            for (body,) in self.conn.execute(
-                "SELECT body FROM op_chunks WHERE node = ? AND hi >= ? AND lo <= ?", (ix, min(counters), max(counters))
-            ):
-                found.extend(op for op in self._decode(node, body) if op.counter in counters)
+            chunks: dict[int, dict[int, Op]] = {}
+            for counter in sorted(counters):
+                held = next((ops[counter] for ops in chunks.values() if counter in ops), None)
+                if held is None:
+                    # A node's chunks rarely overlap: the first few by highest counter >= c hold c.
+                    for seq, lo, body in self.conn.execute(
+                        "SELECT seq, lo, body FROM op_chunks WHERE node = ? AND hi >= ? ORDER BY hi LIMIT 8",
+                        (ix, counter),
+                    ):
+                        if lo <= counter and seq not in chunks:
+                            chunks[seq] = self._decoded_chunk(seq, node, body)
+                    held = next((ops[counter] for ops in chunks.values() if counter in ops), None)
+                if held is not None:
+                    found.append(held)
         return found
+
+    def _decoded_chunk(self, seq: int, node: str, body: bytes) -> dict[int, Op]:
+        cached = self._chunk_cache.get(seq)
+        if cached is None:
+            cached = {op.counter: op for op in self._decode(node, body)}
+            if len(self._chunk_cache) >= CHUNK_CACHE:
+                self._chunk_cache.pop(next(iter(self._chunk_cache)))
+            self._chunk_cache[seq] = cached
+        return cached
 
     def _scan_log(self) -> Iterator[Op]:
         for node_ix, body in self.conn.execute("SELECT node, body FROM op_chunks ORDER BY seq"):
