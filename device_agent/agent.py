@@ -30,7 +30,8 @@ from .transport import HttpTransport, HubRefused, HubTransport, with_retries
 VERSION = "0.1.0"
 BLOB_CHUNK = 256 * 1024
 PUSH_BATCH = 500
-PULL_BATCH = 1000
+# Pages as large as the hub allows: a first sync of a big scope takes few round trips.
+PULL_BATCH = 5000
 
 _AGENT_DDL = (
     "CREATE TABLE IF NOT EXISTS agent_state (key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID",

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import orjson
 import requests
 
 from sync.errors import SyncError, TransportError
@@ -51,8 +52,11 @@ class HttpTransport:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if data is not None:
             headers["Content-Type"] = "application/octet-stream"
+        if json is not None:
+            data = orjson.dumps(json)
+            headers["Content-Type"] = "application/json"
         try:
-            response = self.session.request(method, self.base_url + path, json=json, data=data, params=params,
+            response = self.session.request(method, self.base_url + path, data=data, params=params,
                                             headers=headers, timeout=self.timeout_s)
         except requests.RequestException as exc:
             raise HubUnreachable(f"cannot reach the hub at {self.base_url}: {exc.__class__.__name__}",
@@ -80,9 +84,10 @@ class InProcessTransport:
 
 
 def _json_or_empty(response: requests.Response) -> dict[str, Any]:
+    # orjson: a bootstrap reply carries thousands of ops; the standard parser is several times slower.
     try:
-        body = response.json()
-    except ValueError:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
         return {}
     return body if isinstance(body, dict) else {}
 
