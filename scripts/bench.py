@@ -34,6 +34,7 @@ for _path in (ROOT, ROOT / "scripts"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+import bench_fleet as fleet_commands  # noqa: E402
 import bench_hub_commands as hub_commands  # noqa: E402
 import orjson  # noqa: E402
 from workload import Workload, generate  # noqa: E402
@@ -253,6 +254,7 @@ class Command(NamedTuple):
 COMMANDS: dict[str, Command] = {
     "sync": Command("ingest throughput of a SQLite replica against raw SQLite inserts", configure_sync, bench_sync),
     **{name: Command(*spec) for name, spec in hub_commands.COMMANDS.items()},
+    **{name: Command(*spec) for name, spec in fleet_commands.COMMANDS.items()},
 }
 
 
@@ -267,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["_push"]:  # the pushing device of the txn benchmark, in a process of its own
         return hub_commands.push_client(argv[1:])
+    if argv[:1] == ["_fleet"]:  # the fleet's load, in a process of its own
+        return fleet_commands.fleet_client(argv[1:])
     parser = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
     for name, command in COMMANDS.items():
