@@ -1,0 +1,621 @@
+"""What the SQL stores share: a replica persisted as an op log stored per batch plus one row per
+register, written once over a small dialect interface (SQLite and PostgreSQL).
+
+The rules live in ``sync.replica`` and ``sync.kinds``; :class:`SqlReplica` only stores what they
+decide. A dialect supplies the connection (``_execute`` / ``_executemany`` take SQL with ``?``
+placeholders), how a transaction begins and what survives it (``_begin``, ``_reset``), where the
+per-node frontier and the clock come from (``_frontier``, ``clock``, ``_set_clock``) and its DDL.
+
+Layout, chosen for the ingest path. The op log is stored per batch: each ingest writes one
+``op_chunks`` row per author node, holding that node's ops of the batch as one compressed JSON
+body, keyed by a local sequence and indexed by (node, highest counter). A 1,000-op push from a
+tablet is one row and one index entry instead of a thousand of each; reads (what does the other
+side lack, changes since a cursor) decode whole chunks, which costs about a microsecond an op.
+Dedup and "has this op arrived" are answered from the per-node contiguous frontier (``nodes``),
+falling back to the chunks only for ops that arrived out of order. ``registers`` holds, per
+(entity, eid, field), the value people read and the merge metadata as JSON bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import zstandard
+
+from .. import replica
+from ..kinds import KINDS, Conflict
+from ..ops import Op, OpId, to_wire
+from ..registry import RegisterKey, Registry
+from ..replica import IngestResult, Rejection
+
+# Keys per SELECT when loading registers: large enough to amortise the call, far below SQLite's
+# bound on bound parameters.
+LOAD_CHUNK = 300
+# A cursor into the log is (chunk seq, index inside the chunk) packed in one integer; a chunk
+# never holds more ops than a batch may (sync.protocol.MAX_BATCH is far below this).
+CURSOR_BITS = 16
+# Chunks read per query where a scan may stop early or run long.
+PAGE = 256
+
+# Kinds whose registers never hold a conflict: their rows in ``conflicts`` need no upkeep.
+_NEVER_CONFLICTED = frozenset({"counter", "set", "tombstone"})
+_CONFLICT_COLUMNS = ("kind, entity, eid, field, op_node, op_counter, winner_node, winner_counter, "
+                     "resolved_node, resolved_counter, detail")
+
+# Op chunks are compressed: JSON of field-service ops shrinks about five times at zstd level 1,
+# which costs a fraction of a microsecond an op and saves that much disk and WAL on every commit.
+_compress = zstandard.ZstdCompressor(level=1).compress
+_decompress = zstandard.ZstdDecompressor().decompress
+
+
+def encode_chunk(ops: Sequence[Op]) -> bytes:
+    """One node's ops of a batch as a chunk body. The node is the chunk's, so each op is stored
+    without it; refs (OpId tuples) serialise as [node, counter] pairs through default=tuple."""
+    return _compress(orjson.dumps([op[1:] for op in ops], default=tuple))
+
+
+def decode_chunk(node: str, body: bytes) -> list[Op]:
+    """The ops of a chunk body written by :func:`encode_chunk` for ``node``."""
+    return [
+        Op(node, counter, hlc, entity, eid, action, field, value,
+           tuple(OpId(r[0], r[1]) for r in refs) if refs else ())
+        for counter, hlc, entity, eid, action, field, value, refs in orjson.loads(_decompress(body))
+    ]
+
+
+def _text(data: Any) -> str | None:
+    return None if data is None else orjson.dumps(data).decode()
+
+
+@dataclass
+class Frontier:
+    """What the store knows per author node: its row id in the log (``ix``), its contiguous
+    frontier, its highest counter held and how many of its ops sit in quarantine. ``looked``
+    holds the nodes already read (present or not); ``complete`` says every node was read."""
+
+    ix: dict[str, int] = dataclasses.field(default_factory=dict)
+    contiguous: dict[str, int] = dataclasses.field(default_factory=dict)
+    max: dict[str, int] = dataclasses.field(default_factory=dict)
+    quarantined: dict[str, int] = dataclasses.field(default_factory=dict)
+    looked: set[str] = dataclasses.field(default_factory=set)
+    complete: bool = False
+
+    def add(self, ix: int, node: str, contiguous: int, max_counter: int, quarantined: int) -> None:
+        self.ix[node] = ix
+        self.contiguous[node] = contiguous
+        self.max[node] = max_counter
+        self.quarantined[node] = quarantined
+        self.looked.add(node)
+
+
+NODE_COLUMNS = "ix, node, contiguous, max_counter, quarantined"
+
+
+class SqlReplica:
+    """A replica in a SQL database; see the module docstring. Subclasses open it."""
+
+    def __init__(self, node: str, registry: Registry, max_ahead_ms: int) -> None:
+        self.node = node
+        self.registry = registry
+        self.max_ahead_ms = max_ahead_ms
+        self._names: dict[int, str] = {}  # ix -> node id, for decoding chunks
+        self._loaded_conflicted: set[RegisterKey] = set()
+        self._loaded_keys: Any = frozenset()  # the keys of the registers the last load() found
+        self._now_ms = 0
+        self._depth = 0
+        # Called inside the ingest transaction, after the batch is written: (replica, accepted ops,
+        # the registers they changed). The hub keeps its read models exactly in step this way.
+        self.observers: list[Callable[[Any, Sequence[Op], Mapping[RegisterKey, Any]], None]] = []
+
+    # -- what a dialect provides ----------------------------------------------------------------
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement written with ``?`` placeholders; returns a cursor (iterable rows)."""
+        raise NotImplementedError
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def _begin(self) -> None:
+        """Open the outermost transaction of a unit of work that may write."""
+        raise NotImplementedError
+
+    def _reset(self, committed: bool) -> None:
+        """A transaction ended (or a savepoint rolled back): drop what may no longer be true."""
+        raise NotImplementedError
+
+    def _frontier(self, nodes: Iterable[str] | None = None) -> Frontier:
+        """The frontier, holding at least ``nodes`` (every node when None), true for the current
+        transaction."""
+        raise NotImplementedError
+
+    def clock(self) -> int:
+        """The last HLC this replica issued or observed."""
+        raise NotImplementedError
+
+    def _set_clock(self, clock: int) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> SqlReplica:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _node_rows(self, nodes: Iterable[str] | None) -> Iterable[tuple[int, str, int, int, int]]:
+        if nodes is None:
+            return self._execute(f"SELECT {NODE_COLUMNS} FROM nodes").fetchall()
+        wanted = list(nodes)
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        return self._execute(f"SELECT {NODE_COLUMNS} FROM nodes WHERE node IN ({marks})", wanted).fetchall()
+
+    def _name_of(self, ix: int) -> str:
+        name = self._names.get(ix)
+        if name is None:
+            name = self._names[ix] = self._execute("SELECT node FROM nodes WHERE ix = ?", (ix,)).fetchone()[0]
+        return name
+
+    # -- the public replica API -------------------------------------------------------------
+    def ingest(self, ops: Iterable[Op], now_ms: int) -> IngestResult:
+        """Fold a batch in, in one transaction; acknowledged (returned) only after commit."""
+        self._now_ms = now_ms
+        with self.transaction():
+            return replica.ingest(self, ops, now_ms)
+
+    def write(self, now_ms: int, entity: str, eid: str, action: str, field: str = "", value: Any = None,
+              refs: Sequence[OpId] = ()) -> Op:
+        """Author this node's next op; durable when this returns."""
+        self._now_ms = now_ms
+        with self.transaction():
+            return replica.author(self, now_ms, entity, eid, action, field, value, refs)
+
+    def write_many(self, now_ms: int, changes: Iterable[tuple[Any, ...]]) -> list[Op]:
+        """Author several ops in one transaction: all recorded, or none. Each change is the
+        arguments of :meth:`write` after ``now_ms``: (entity, eid, action[, field[, value[, refs]]])."""
+        with self.transaction():
+            return [self.write(now_ms, *change) for change in changes]
+
+    def quarantine(self, rejected: Iterable[tuple[Op, Rejection]], now_ms: int) -> list[tuple[OpId, Rejection]]:
+        """Keep ops refused by a policy outside the engine in quarantine (see replica.quarantine)."""
+        self._now_ms = now_ms
+        with self.transaction():
+            return replica.quarantine(self, rejected)
+
+    def log_end(self) -> int:
+        """The cursor just past the last op held: ``ops_since(log_end())`` returns nothing yet."""
+        top = self._execute("SELECT max(seq) FROM op_chunks").fetchone()[0] or 0
+        return (top + 1) << CURSOR_BITS
+
+    def history_ops(self, keys: Iterable[tuple[str, str]]) -> list[Op]:
+        """The ops that rebuild the current state of these entities on a replica that has never
+        seen them: for each register, the ops its state is made of (the heads of an lww field,
+        every transition, live set tags, a record and its voids, the delete) — superseded writes
+        are left out. Counters need every delta; those are found by reading the log."""
+        wanted: set[tuple[str, int]] = set()
+        counters: set[tuple[str, str, str]] = set()
+        for entity, eid in keys:
+            for key, register in self._registers("WHERE entity = ? AND eid = ?", (entity, eid)):
+                ids = KINDS[key.kind].history(register)
+                if ids is None:
+                    counters.add((key.entity, key.eid, key.field))
+                else:
+                    wanted.update(ids)
+        found = self._fetch_ops(wanted)
+        if counters:
+            found.extend(op for op in self._scan_log() if (op.entity, op.eid, op.field) in counters)
+        found.sort(key=lambda op: (op.node, op.counter))
+        return found
+
+    def _fetch_ops(self, ids: set[tuple[str, int]]) -> list[Op]:
+        by_node: dict[str, set[int]] = {}
+        for node, counter in ids:
+            by_node.setdefault(node, set()).add(counter)
+        found: list[Op] = []
+        front = self._frontier(by_node)
+        for node, counters in by_node.items():
+            ix = front.ix.get(node)
+            if ix is None:
+                continue
+            for (body,) in self._execute(
+                "SELECT body FROM op_chunks WHERE node = ? AND hi >= ? AND lo <= ?", (ix, min(counters), max(counters))
+            ).fetchall():
+                found.extend(op for op in decode_chunk(node, body) if op.counter in counters)
+        return found
+
+    def _scan_log(self) -> Iterator[Op]:
+        seq = 0
+        while True:
+            # In pages: a client-side cursor (PostgreSQL's) would otherwise hold the whole log.
+            rows = self._execute("SELECT seq, node, body FROM op_chunks WHERE seq > ? ORDER BY seq LIMIT ?",
+                                 (seq, PAGE)).fetchall()
+            for _, node_ix, body in rows:
+                yield from decode_chunk(self._name_of(node_ix), body)
+            if len(rows) < PAGE:
+                return
+            seq = rows[-1][0]
+
+    def vector(self) -> dict[str, int]:
+        return {node: counter for node, counter in self._frontier().contiguous.items() if counter}
+
+    def max_counters(self) -> dict[str, int]:
+        return {node: counter for node, counter in self._frontier().max.items() if counter}
+
+    def ops_after(self, after: Mapping[str, int], limit: int) -> list[Op]:
+        """Ops held here with counter above ``after[node]`` (0 for nodes not named), ordered by
+        (node, counter), at most ``limit``."""
+        found: list[Op] = []
+        front = self._frontier()
+        for node in sorted(front.max):
+            floor = after.get(node, 0)
+            if front.max[node] <= floor:
+                continue
+            wanted = limit - len(found)
+            picked: list[Op] = []
+            for lo, body in self._chunks_above(front.ix[node], floor):
+                # Chunks come in order of their lowest counter; once enough ops are in hand, a
+                # chunk starting past the last one wanted cannot hold any of the first `wanted`.
+                if len(picked) >= wanted:
+                    picked.sort(key=lambda op: op.counter)
+                    del picked[wanted:]
+                    if lo > picked[-1].counter:
+                        break
+                picked.extend(op for op in decode_chunk(node, body) if op.counter > floor)
+            picked.sort(key=lambda op: op.counter)
+            found.extend(picked[:wanted])
+            if len(found) >= limit:
+                break
+        return found
+
+    def _chunks_above(self, ix: int, floor: int) -> Iterator[tuple[int, bytes]]:
+        """(lo, body) of a node's chunks holding counters above ``floor``, by lowest counter, read a
+        page at a time (the caller stops early). A node's chunks hold distinct counters, so ``lo``
+        orders them without ties."""
+        last = -1
+        while True:
+            rows = self._execute("SELECT lo, body FROM op_chunks WHERE node = ? AND hi > ? AND lo > ? ORDER BY lo "
+                                 "LIMIT ?", (ix, floor, last, PAGE)).fetchall()
+            yield from rows
+            if len(rows) < PAGE:
+                return
+            last = rows[-1][0]
+
+    def ops_since(self, cursor: int, limit: int) -> tuple[list[Op], int]:
+        """Ops in the order this replica took them in, after ``cursor`` (0 for the beginning);
+        returns the ops and the cursor to ask from next time. Cost grows with the ops returned,
+        not with the size of the log."""
+        seq, skip = cursor >> CURSOR_BITS, cursor & ((1 << CURSOR_BITS) - 1)
+        found: list[Op] = []
+        next_cursor = cursor
+        # Each chunk holds at least one op past the cursor, so ``limit`` chunks are always enough.
+        rows = self._execute("SELECT seq, node, body FROM op_chunks WHERE seq >= ? ORDER BY seq LIMIT ?",
+                             (max(seq, 1), limit)).fetchall()
+        for chunk_seq, node_ix, body in rows:
+            ops = decode_chunk(self._name_of(node_ix), body)
+            start = skip if chunk_seq == seq else 0
+            take = ops[start:start + limit - len(found)]
+            found.extend(take)
+            end = start + len(take)
+            next_cursor = (chunk_seq << CURSOR_BITS) | end if end < len(ops) else (chunk_seq + 1) << CURSOR_BITS
+            if len(found) >= limit:
+                break
+        return found, next_cursor
+
+    def get_op(self, op_id: OpId) -> Op | None:
+        ix = self._frontier((op_id.node,)).ix.get(op_id.node)
+        if ix is None:
+            return None
+        for (body,) in self._execute(
+            "SELECT body FROM op_chunks WHERE node = ? AND hi >= ? AND lo <= ?", (ix, op_id.counter, op_id.counter)
+        ).fetchall():
+            for op in decode_chunk(op_id.node, body):
+                if op.counter == op_id.counter:
+                    return op
+        return None
+
+    def entity(self, entity: str, eid: str) -> dict[str, Any]:
+        return replica.entity_view(self._registers("WHERE entity = ? AND eid = ? ORDER BY field", (entity, eid)))
+
+    def register(self, entity: str, eid: str, field: str = "") -> Any | None:
+        rows = list(self._registers("WHERE entity = ? AND eid = ? AND field = ?", (entity, eid, field)))
+        return rows[0][1] if rows else None
+
+    def entity_ids(self, entity: str) -> list[str]:
+        return [row[0] for row in self._execute(
+            "SELECT DISTINCT eid FROM registers WHERE entity = ? ORDER BY eid", (entity,)).fetchall()]
+
+    def conflicts(self, entity: str | None = None, eid: str | None = None) -> list[dict[str, Any]]:
+        """Conflicts kept here, each with both values: the op that lost and the one that won."""
+        clauses, params = [], []
+        if entity is not None:
+            clauses.append("entity = ?")
+            params.append(entity)
+        if eid is not None:
+            clauses.append("eid = ?")
+            params.append(eid)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        rows = self._execute(f"SELECT {_CONFLICT_COLUMNS} FROM conflicts{where} "
+                             "ORDER BY entity, eid, field, op_node, op_counter", params).fetchall()
+        found = []
+        for kind, ent, e, field, on, oc, wn, wc, rn, rc, detail in rows:
+            lost = self.get_op(OpId(on, oc))
+            won = self.get_op(OpId(wn, wc)) if wn else None
+            found.append({
+                "kind": kind, "entity": ent, "eid": e, "field": field, "detail": detail,
+                "op": f"{on}:{oc}", "value": lost.value if lost else None,
+                "winner": f"{wn}:{wc}" if wn else None, "winner_value": won.value if won else None,
+                "resolved_by": f"{rn}:{rc}" if rn else None,
+            })
+        return found
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        return [
+            {"id": f"{node}:{counter}", "received_ms": received, "field": field, "reason": reason,
+             "op": orjson.loads(op)}
+            for node, counter, received, field, reason, op in self._execute(
+                "SELECT node, counter, received_ms, field, reason, op FROM quarantine ORDER BY id").fetchall()
+        ]
+
+    def canonical(self, entities: Iterable[tuple[str, str]] | None = None) -> bytes:
+        """The merged state as canonical bytes (equal exactly when replicas agree); with
+        ``entities``, only those (entity, eid) — what two replicas of different scope share."""
+        wanted = None if entities is None else set(entities)
+        conflicts = [
+            Conflict(kind, entity, eid, field, OpId(on, oc), OpId(wn, wc) if wn else None,
+                     OpId(rn, rc) if rn else None, detail)
+            for kind, entity, eid, field, on, oc, wn, wc, rn, rc, detail in self._execute(
+                f"SELECT {_CONFLICT_COLUMNS} FROM conflicts").fetchall()
+            if wanted is None or (entity, eid) in wanted
+        ]
+        registers = self._registers("", ())
+        if wanted is not None:
+            registers = ((key, register) for key, register in registers if (key.entity, key.eid) in wanted)
+        return replica.canonical_dump(registers, conflicts)
+
+    def op_count(self) -> int:
+        return int(self._execute("SELECT coalesce(sum(n), 0) FROM op_chunks").fetchone()[0])
+
+    # -- ReplicaStorage -----------------------------------------------------------------------
+    def held(self, ids: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Rejection | None]:
+        found: dict[tuple[str, int], Rejection | None] = {}
+        unsure: dict[str, list[int]] = {}
+        front = self._frontier({node for node, _ in ids})
+        contiguous, top, quarantined = front.contiguous, front.max, front.quarantined
+        for op_id in ids:
+            node, counter = op_id
+            if counter > top.get(node, 0):
+                continue
+            if counter <= contiguous.get(node, 0) and not quarantined.get(node):
+                found[op_id] = None
+            else:
+                unsure.setdefault(node, []).append(counter)
+        for node, counters in unsure.items():
+            low, high = min(counters), max(counters)
+            wanted = set(counters)
+            for counter in self._counters_held(node, low, high) & wanted:
+                found[(node, counter)] = None
+            for counter, field, reason in self._execute(
+                "SELECT counter, field, reason FROM quarantine WHERE node = ? AND counter BETWEEN ? AND ?",
+                (node, low, high),
+            ).fetchall():
+                if counter in wanted:
+                    found[(node, counter)] = Rejection(field, reason)
+        return found
+
+    def arrived(self, op_id: tuple[str, int]) -> bool:
+        node, counter = op_id
+        front = self._frontier((node,))
+        if counter > front.max.get(node, 0):
+            return False
+        if counter <= front.contiguous.get(node, 0) and not front.quarantined.get(node):
+            return True
+        return counter in self._counters_held(node, counter, counter)
+
+    def _load_rows(self, keys: Sequence[RegisterKey]) -> Iterator[tuple[Any, ...]]:
+        """Rows (entity, eid, field, kind, value, meta) of the registers under these keys."""
+        for start in range(0, len(keys), LOAD_CHUNK):
+            chunk = keys[start:start + LOAD_CHUNK]
+            params = [part for key in chunk for part in key[1:]]  # (entity, eid, field) of each key
+            placeholders = ",".join(["(?,?,?)"] * len(chunk))
+            # Joining from the VALUES list makes SQLite probe the primary key once per key;
+            # a row-value IN (VALUES ...) would be planned as a scan of the whole table.
+            yield from self._execute(
+                "SELECT r.entity, r.eid, r.field, r.kind, r.value, r.meta "
+                f"FROM (VALUES {placeholders}) AS k "
+                "JOIN registers AS r ON r.entity = k.column1 AND r.eid = k.column2 AND r.field = k.column3",
+                params,
+            )
+
+    def load(self, keys: Sequence[RegisterKey]) -> dict[RegisterKey, Any]:
+        loaded: dict[RegisterKey, Any] = {}
+        self._loaded_conflicted = set()
+        self._loaded_keys = loaded.keys()
+        loads = orjson.loads
+        for entity, eid, field, kind, value, meta in self._load_rows(keys):
+            key = RegisterKey(kind, entity, eid, field)
+            merge_kind = KINDS[kind]
+            register = merge_kind.decode(
+                loads(value) if value is not None else None,
+                loads(meta) if meta is not None else None,
+            )
+            loaded[key] = register
+            if merge_kind.conflicts(key, register):
+                self._loaded_conflicted.add(key)
+        return loaded
+
+    def save(self, accepted: Sequence[Op], registers: Mapping[RegisterKey, Any],
+             quarantined: Sequence[tuple[Op, Rejection]], clock: int) -> None:
+        by_node: dict[str, list[Op]] = {}
+        for op in accepted:
+            mine = by_node.get(op.node)
+            if mine is None:
+                by_node[op.node] = [op]
+            else:
+                mine.append(op)
+        touched: dict[str, set[int]] = {node: {op.counter for op in mine} for node, mine in by_node.items()}
+        for op, _ in quarantined:
+            touched.setdefault(op.node, set()).add(op.counter)
+        front = self._frontier(touched)
+        for node in touched:
+            if node not in front.ix:
+                ix = self._execute("INSERT INTO nodes (node) VALUES (?) RETURNING ix", (node,)).fetchall()[0][0]
+                front.add(ix, node, 0, 0, 0)
+                self._names[ix] = node
+        self._executemany(
+            "INSERT INTO op_chunks (node, lo, hi, n, body) VALUES (?,?,?,?,?)",
+            [(front.ix[node], min(touched[node]), max(touched[node]), len(mine), encode_chunk(mine))
+             for node, mine in by_node.items()],
+        )
+        self._save_registers(registers)
+        if quarantined:
+            self._executemany(
+                "INSERT INTO quarantine (node, counter, received_ms, field, reason, op) VALUES (?,?,?,?,?,?)",
+                [
+                    (op.node, op.counter, self._now_ms, r.field, r.reason, _text(to_wire(op)))
+                    for op, r in quarantined
+                ],
+            )
+            for op, _ in quarantined:
+                front.quarantined[op.node] = front.quarantined.get(op.node, 0) + 1
+        for node, counters in touched.items():
+            front.max[node] = max(front.max.get(node, 0), max(counters))
+            front.contiguous[node] = self._advance(front, node, counters)
+        self._executemany(
+            "UPDATE nodes SET contiguous = ?, max_counter = ?, quarantined = ? WHERE node = ?",
+            [(front.contiguous[n], front.max[n], front.quarantined.get(n, 0), n) for n in touched],
+        )
+        if clock != self.clock():
+            self._set_clock(clock)
+        for observer in self.observers:
+            observer(self, accepted, registers)
+
+    def _save_registers(self, registers: Mapping[RegisterKey, Any]) -> None:
+        inserts = []
+        updates = []
+        conflict_deletes = []
+        conflict_rows: list[tuple[Any, ...]] = []
+        existing = self._loaded_keys
+        dumps = orjson.dumps
+        loaded_conflicted = self._loaded_conflicted
+        for key, register in registers.items():
+            kind, entity, eid, field = key
+            merge_kind = KINDS[kind]
+            value, meta = merge_kind.encode(register)
+            # Stored as the JSON bytes orjson made: nothing here reads them with SQL's JSON
+            # functions, and skipping the decode is a measurable share of the ingest path.
+            value_json = None if value is None else dumps(value)
+            meta_json = None if meta is None else dumps(meta)
+            if key in existing:
+                updates.append((value_json, meta_json, entity, eid, field))
+            else:
+                inserts.append((entity, eid, field, kind, value_json, meta_json))
+            if kind in _NEVER_CONFLICTED:
+                continue
+            found = merge_kind.conflicts(key, register)
+            if found or key in loaded_conflicted:
+                conflict_deletes.append((key.entity, key.eid, key.field))
+                conflict_rows.extend(
+                    (c.entity, c.eid, c.field, c.op.node, c.op.counter,
+                     c.resolved_by.node if c.resolved_by else "", c.resolved_by.counter if c.resolved_by else 0,
+                     c.kind, c.winner.node if c.winner else None, c.winner.counter if c.winner else None, c.detail)
+                    for c in found
+                )
+        # load() told us which registers exist: new ones are plain inserts, the rest updates.
+        if inserts:
+            self._executemany("INSERT INTO registers VALUES (?,?,?,?,?,?)", inserts)
+        if updates:
+            self._executemany(
+                "UPDATE registers SET value = ?, meta = ? WHERE entity = ? AND eid = ? AND field = ?", updates
+            )
+        if conflict_deletes:
+            self._executemany("DELETE FROM conflicts WHERE entity = ? AND eid = ? AND field = ?", conflict_deletes)
+            if conflict_rows:
+                self._executemany("INSERT INTO conflicts VALUES (?,?,?,?,?,?,?,?,?,?,?)", conflict_rows)
+
+    def next_counter(self) -> int:
+        return self._frontier((self.node,)).max.get(self.node, 0) + 1
+
+    # -- internals ------------------------------------------------------------------------------
+    def _advance(self, front: Frontier, node: str, batch: set[int]) -> int:
+        """The new contiguous frontier of ``node`` after a batch holding ``batch`` counters."""
+        counter = front.contiguous.get(node, 0)
+        while counter + 1 in batch:
+            counter += 1
+        if counter < front.max[node]:
+            # Ops of this node arrived out of order before: walk what is held past the frontier.
+            held = self._counters_held(node, counter + 1, front.max[node])
+            held.update(c for (c,) in self._execute(
+                "SELECT counter FROM quarantine WHERE node = ? AND counter > ?", (node, counter)).fetchall())
+            while counter + 1 in held:
+                counter += 1
+        return counter
+
+    def _counters_held(self, node: str, low: int, high: int) -> set[int]:
+        """Counters of ``node`` in [low, high] accepted here (the slow path, off the frontier)."""
+        held: set[int] = set()
+        ix = self._frontier((node,)).ix.get(node)
+        if ix is None:
+            return held
+        for lo, hi, n, body in self._execute(
+            "SELECT lo, hi, n, body FROM op_chunks WHERE node = ? AND hi >= ? AND lo <= ?", (ix, low, high)
+        ).fetchall():
+            if hi - lo + 1 == n:
+                held.update(range(max(lo, low), min(hi, high) + 1))
+            else:
+                held.update(c for c in (o[0] for o in orjson.loads(_decompress(body))) if low <= c <= high)
+        return held
+
+    def _registers(self, where: str, params: Sequence[Any]) -> Iterator[tuple[RegisterKey, Any]]:
+        for entity, eid, field, kind, value, meta in self._execute(
+            f"SELECT entity, eid, field, kind, value, meta FROM registers {where}", params
+        ).fetchall():
+            yield RegisterKey(kind, entity, eid, field), KINDS[kind].decode(
+                orjson.loads(value) if value is not None else None,
+                orjson.loads(meta) if meta is not None else None,
+            )
+
+    @staticmethod
+    def _decode(node: str, body: bytes) -> list[Op]:
+        return decode_chunk(node, body)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A unit of work: everything inside commits together or not at all. Nests (inner
+        levels are savepoints), so ``ingest`` and ``write`` can run inside a caller's transaction.
+        On any error the database and what the replica remembers of it roll back together."""
+        outermost = self._depth == 0
+        savepoint = f"sp{self._depth}"
+        if outermost:
+            self._begin()
+        else:
+            self._execute(f"SAVEPOINT {savepoint}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if outermost:
+                self._execute("ROLLBACK")
+            else:
+                self._execute(f"ROLLBACK TO {savepoint}")
+                self._execute(f"RELEASE {savepoint}")
+            self._reset(committed=False)
+            raise
+        self._depth -= 1
+        if not outermost:
+            self._execute(f"RELEASE {savepoint}")
+            return
+        try:
+            self._execute("COMMIT")
+        except BaseException:
+            self._reset(committed=False)
+            raise
+        self._reset(committed=True)
