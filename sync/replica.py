@@ -177,6 +177,11 @@ def author(storage: ReplicaStorage, now_ms: int, entity: str, eid: str, action: 
     needs it (the heads an lww write overwrites, the tags a set remove cancels); pass it only
     for a void. Raises InvalidOp (nothing is stored) if the op is not valid."""
     hlc = hlc_.tick(storage.clock(), now_ms)
+    # The bound on how far ahead a timestamp may be guards against other nodes' clocks. This
+    # node's HLC runs ahead of its wall clock only by what it already accepted (a clock set back
+    # while offline, an NTP step): refusing its own next op would stop it recording anything
+    # until its clock caught up, so its own op is measured against the later of the two.
+    now_ms = max(now_ms, hlc_.wall_ms(hlc))
     op = Op(storage.node, storage.next_counter(), hlc, entity, eid, action, field, value, tuple(refs))
     key, _spec = storage.registry.route(op)
     require_action(op, KINDS[key.kind].actions, key.kind)
