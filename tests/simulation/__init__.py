@@ -1,0 +1,1 @@
+"""Deterministic fault simulation: a hub and several devices in one process, one seeded schedule."""
