@@ -145,7 +145,13 @@ class World:
         device = self.rng.choice(self.devices)
         if roll < 0.40:
             for _ in range(self.rng.randint(1, 3)):
-                self.log(f"{device.name}: {self.fieldwork.act(device)}")
+                try:
+                    self.log(f"{device.name}: {self.fieldwork.act(device)}")
+                except DeviceCrash:
+                    device.crashed()
+                    self.log(f"{device.name}: died recording a command and restarted")
+                    self.check_durable(device)
+                    break
         elif roll < 0.62:
             self.sync(device)
         elif roll < 0.76:
@@ -159,8 +165,8 @@ class World:
     def fault(self, device: SimDevice) -> None:
         kind = self.rng.choice(("partition", "partition", "device_restart", "device_crash", "hub_restart",
                                 "hub_crash", "hub_crash", "clock_jump"))
-        self.faults[kind] += 1
         if kind == "partition":
+            self.faults[kind] += 1
             if device.name in self.network.offline:
                 self.network.offline.discard(device.name)
                 self.log(f"{device.name}: back online")
@@ -168,14 +174,18 @@ class World:
                 self.network.offline.add(device.name)
                 self.log(f"{device.name}: offline")
         elif kind == "device_restart":
+            self.faults[kind] += 1
             device.restart()
             self.log(f"{device.name}: restarted")
             self.check_durable(device)
         elif kind == "device_crash":
+            # Armed now, counted when it happens: inside a pull of this sync, or of a later one, or
+            # inside the transaction recording a later command.
             device.crash_after = self.rng.randint(1, 3)
-            self.log(f"{device.name}: will die inside pull transaction {device.crash_after}")
+            self.log(f"{device.name}: will die inside ingest transaction {device.crash_after}")
             self.sync(device)
         elif kind == "hub_restart":
+            self.faults[kind] += 1
             self.hub.restart()
             self.log("hub: restarted")
         elif kind == "hub_crash":
@@ -184,12 +194,12 @@ class World:
         else:
             # Someone sets the device's clock: back by up to a day, or — unless the known bug is
             # spared — forward by up to a day.
+            self.faults[kind] += 1
             jump = self.rng.randint(-DAY_MS, 0 if self.settings.spare_known_bugs else DAY_MS)
             device.skew_ms += jump
             self.log(f"{device.name}: clock set {jump:+} ms (skew now {device.skew_ms} ms)")
 
     def sync(self, device: SimDevice, healing: bool = False) -> Any:
-        crashes = self.hub.crashes
         try:
             summary = device.sync()
         except HubUnreachable as exc:
@@ -203,12 +213,9 @@ class World:
             return None
         except DeviceCrash:
             device.crashed()
-            self.faults["device_crash_hit"] += 1
             self.log(f"{device.name}: died inside a pull transaction and restarted")
             self.check_durable(device)
             return None
-        finally:
-            self.faults["hub_crash_hit"] += self.hub.crashes - crashes
         self.log(f"{device.name}: synced: pushed {summary.pushed} accepted {summary.accepted} pulled "
                  f"{summary.pulled} blobs {summary.blobs_uploaded} retries {summary.retries}"
                  + (f" REJECTED {summary.rejected}" if summary.rejected else "")
@@ -257,10 +264,19 @@ class World:
             device.close()
         self.hub.close()
 
+    def injected(self) -> Counter[str]:
+        """Every fault that happened, by kind (requests held back count once, when held)."""
+        faults = self.faults + self.network.injected
+        del faults["delivered_late"]
+        faults["hub_crash"] = self.hub.crashes
+        faults["device_crash"] = sum(device.crashes for device in self.devices)
+        return +faults
+
     def stats(self) -> dict[str, Any]:
         return {"ops": sum(len(d.ledger) for d in self.devices), "office_refused": self.office.refused,
-                "commands": self.fieldwork.recorded, "commands_refused": self.fieldwork.refused,
-                "jobs": len(self.office.business.jobs)}
+                "office_lost_to_crash": self.office.lost_to_crash, "commands": self.fieldwork.recorded,
+                "commands_refused": self.fieldwork.refused, "jobs": len(self.office.business.jobs),
+                "delivered_late": self.network.injected["delivered_late"]}
 
 
 def scratch_folder() -> str | None:
@@ -295,5 +311,4 @@ def run_seed(seed: int, settings: Settings = Settings(), folder: Path | None = N
         finally:
             if world is not None:
                 world.close()
-    faults = world.faults + world.network.injected
-    return Outcome(seed, world.failures, faults, world.stats(), world.trace, time.perf_counter() - started)
+    return Outcome(seed, world.failures, world.injected(), world.stats(), world.trace, time.perf_counter() - started)

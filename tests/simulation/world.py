@@ -232,7 +232,7 @@ class SimDevice:
         self.node = ""
         self.agent: Agent | None = None
         self.ledger: dict[int, Op] = {}  # counter -> op, every op recorded on this device
-        self.crash_after: int | None = None  # crash at this many more ingests inside a sync
+        self.crash_after: int | None = None  # crash at this many more ingest transactions
         self.spare_history = False  # never die while ingesting a history reply (a known bug)
         self.pulled_history = False  # whether the last pull reply the hub sent carried history
         self._syncing = False
@@ -270,11 +270,13 @@ class SimDevice:
         agent.replica.observers.append(self._crash_point)
 
     def _crash_point(self, *_: Any) -> None:
-        if self._syncing and self.crash_after is not None and not (self.spare_history and self.pulled_history):
+        # Armed, the device dies in its next transaction that folds ops in: a pull's, or the one
+        # recording a command (which then was never reported recorded).
+        if self.crash_after is not None and not (self._syncing and self.spare_history and self.pulled_history):
             self.crash_after -= 1
             if self.crash_after <= 0:
                 self.crash_after = None
-                raise DeviceCrash(f"{self.name} dies inside a pull transaction (injected)")
+                raise DeviceCrash(f"{self.name} dies inside a transaction (injected)")
 
     def sync(self) -> Any:
         """One sync; returns its summary. Network failures and crashes propagate to the caller."""
