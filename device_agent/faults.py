@@ -65,8 +65,8 @@ class Network:
     # How likely, before each request, that requests held back go first (a reordering on the wire).
     release: float = 0.3
     # Exchanges the network must not disturb, to step around a known weakness while hunting for
-    # others: ``spare(method, path, None)`` true keeps a request from being held back,
-    # ``spare(method, path, reply)`` true keeps that reply from being lost.
+    # others: ``spare(method, path, None)`` true keeps a request from being held back or
+    # duplicated, ``spare(method, path, reply)`` true keeps that reply from being lost.
     spare: Callable[[str, str, dict[str, Any] | None], bool] | None = None
     # Told of every fault injected: ``log(device name, fault, method and path)``.
     log: Callable[[str, str, str], None] | None = None
@@ -126,7 +126,7 @@ class FaultyTransport:
             self._deliver_quietly(method, path, _cut_short(net.random, kwargs))
             return self._fail("truncate", "connection cut mid-request", where)
         reply = self.inner.call(method, path, **kwargs)
-        if roll() < rates.duplicate:
+        if roll() < rates.duplicate and not (net.spare and net.spare(method, path, None)):
             self._note("duplicate", where)
             self._deliver_quietly(method, path, kwargs)
         if roll() < rates.drop_reply and not (net.spare and net.spare(method, path, reply)):

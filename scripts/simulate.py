@@ -57,7 +57,7 @@ def one(seed: int, settings: Settings) -> Outcome:
 def report(outcome: Outcome, settings: Settings, as_json: bool, trace: bool) -> None:
     commands = replay_commands(outcome.seed, settings)
     if as_json:
-        print(json.dumps({"seed": outcome.seed, "ok": outcome.ok, "failures": outcome.failures,
+        print(json.dumps({"seed": outcome.seed, "ok": outcome.ok, "failures": outcome.failures, "known": outcome.known,
                           "faults": dict(outcome.faults), "stats": outcome.stats, "trace_digest": outcome.trace_digest,
                           "replay": commands, **({"trace": outcome.trace} if trace else {})}), flush=True)
         return
@@ -100,11 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     failed: list[int] = []
     faults: Counter[str] = Counter()
+    known: dict[str, list[int]] = {}
     done = 0
     with ProcessPoolExecutor(args.jobs) if args.jobs > 1 else _Inline() as pool:
         for outcome in pool.map(one, seeds, [settings] * len(seeds)):
             done += 1
             faults.update(outcome.faults)
+            for name in sorted({text.split(":", 1)[0] for text in outcome.known}):
+                known.setdefault(name, []).append(outcome.seed)
             if not outcome.ok:
                 failed.append(outcome.seed)
             if not outcome.ok or args.seed is not None:
@@ -119,12 +122,16 @@ def main(argv: list[str] | None = None) -> int:
                "failing_seeds": failed, "seconds": round(seconds, 1), "seeds_per_s": round(len(seeds) / seconds, 2),
                "faults_per_seed": round(sum(faults.values()) / len(seeds), 1),
                "faults": dict(sorted(faults.items())), "devices": settings.devices, "steps": settings.steps,
-               "spare_known_bugs": settings.spare_known_bugs}
+               "spare_known_bugs": settings.spare_known_bugs,
+               "known_bugs_met": {name: {"seeds": len(seeds_met), "first": seeds_met[:10]}
+                                  for name, seeds_met in sorted(known.items())}}
     if args.json:
         print(json.dumps(summary), flush=True)
     else:
         print(f"{len(seeds)} seeds, {len(failed)} failed{': ' + ' '.join(map(str, failed)) if failed else ''}; "
               f"{summary['seeds_per_s']} seeds/s; {summary['faults_per_seed']} faults injected per seed")
+        for name, seeds_met in sorted(known.items()):
+            print(f"known bug {name} met (tolerated) in {len(seeds_met)} seeds, e.g. {seeds_met[:5]}")
     return 1 if failed else 0
 
 

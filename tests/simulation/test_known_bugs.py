@@ -12,9 +12,10 @@ from device_agent import Agent, visit
 from device_agent.transport import InProcessTransport
 from hub import auth
 from hub.app import create_app, store_of
-from sync.ops import SET
+from sync.ops import ADD, REMOVE, SET
 from tests.hub.conftest import NOW_MS, seed_job
 
+from . import checks
 from .runner import KNOWN_BUGS
 
 
@@ -80,5 +81,62 @@ def test_a_tablet_set_an_hour_ahead_while_offline_keeps_its_work(hub, tmp_path):
         visit.depart(agent, "job-1")  # after the sync that measured the new offset
         assert agent.sync().rejected == []
         assert store.replica.entity("job", "job-1")["status"] == "en_route"
+    finally:
+        agent.close()
+
+
+def reassigned_back_after_changes(hub, tmp_path):
+    """tech-1's tablet holds job-1 (crew: tech-3) and its ticket; the job goes to tech-2; while the
+    tablet syncs past them, the office edits the ticket twice and takes tech-3 off the crew; the
+    job comes back to tech-1."""
+    store = store_of(hub)
+    store.write([("technician", "tech-2", SET, "name", "Ben"), ("technician", "tech-2", SET, "van_id", "van-9"),
+                 ("ticket", "tkt-1", SET, "description", "v1"), ("job", "job-1", ADD, "crew_ids", "tech-3")])
+    agent = Agent.enrol(tmp_path / "tablet", "in-process",
+                        auth.create_enrolment_code(store, "technician", "tech-1", "tablet"),
+                        transport=InProcessTransport(hub), wall=lambda: hub.clock["ms"], sleep=lambda _s: None)
+    agent.sync()
+    store.write([("job", "job-1", SET, "technician_id", "tech-2")])
+    agent.sync()
+    agent.sync()
+    store.write([("ticket", "tkt-1", SET, "description", "v2")])
+    store.write([("ticket", "tkt-1", SET, "description", "v3"), ("job", "job-1", REMOVE, "crew_ids", "tech-3")])
+    agent.sync()
+    store.write([("job", "job-1", SET, "technician_id", "tech-1")])
+    agent.sync()
+    return agent, store
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["stale-state-after-reentry"])
+def test_a_job_back_on_a_tablet_after_its_ticket_was_edited_twice_shows_no_conflict(hub, tmp_path):
+    agent, store = reassigned_back_after_changes(hub, tmp_path)
+    try:
+        assert agent.replica.entity("ticket", "tkt-1")["description"] == "v3"
+        assert agent.replica.conflicts("ticket", "tkt-1") == []
+        assert agent.replica.canonical([("ticket", "tkt-1")]) == store.replica.canonical([("ticket", "tkt-1")])
+    finally:
+        agent.close()
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["stale-state-after-reentry"])
+def test_a_job_back_on_a_tablet_after_a_crew_member_was_removed_has_the_hubs_crew(hub, tmp_path):
+    agent, store = reassigned_back_after_changes(hub, tmp_path)
+    try:
+        assert store.replica.entity("job", "job-1").get("crew_ids", []) == []
+        assert agent.replica.entity("job", "job-1").get("crew_ids", []) == []
+    finally:
+        agent.close()
+
+
+def test_the_checks_tolerate_that_difference_and_no_other(hub, tmp_path):
+    # Remove this test with the KNOWN_BUGS entry once the bug is fixed: nothing will differ then.
+    agent, store = reassigned_back_after_changes(hub, tmp_path)
+    try:
+        ticket, job = ("ticket", "tkt-1"), ("job", "job-1")
+        assert checks.stale_after_reentry(agent.replica, store.replica, ticket)
+        assert checks.stale_after_reentry(agent.replica, store.replica, job)
+        store.write([("ticket", "tkt-1", SET, "title", "edited at the hub, not pulled")])
+        assert not checks.stale_after_reentry(agent.replica, store.replica, ticket)
+        assert not checks.stale_after_reentry(agent.replica, store.replica, ("customer", "cust-1"))
     finally:
         agent.close()

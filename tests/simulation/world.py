@@ -198,8 +198,6 @@ class HubLink:
         except HubCrash:
             self.hub.crashed()
             raise HubUnreachable("the hub went down mid-request (injected crash)") from None
-        if path == "/api/v1/sync/pull":
-            self.device.pulled_history = bool(reply.get("history"))
         if path == "/api/v1/sync/push" and self.device.node:
             # What the hub acknowledged (committed), whether or not the reply reaches the device.
             node = self.device.node
@@ -208,6 +206,25 @@ class HubLink:
 
     def close(self) -> None:
         pass
+
+
+class ReplyWatch:
+    """The agent's side of its link: notes whether the last pull reply it received carried history."""
+
+    def __init__(self, device: SimDevice, inner: HubTransport) -> None:
+        self.device = device
+        self.inner = inner
+
+    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        reply = self.inner.call(method, path, **kwargs)
+        if path == "/api/v1/sync/pull":
+            self.device.pulled_history = bool(reply.get("history"))
+        return reply
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close:
+            close()
 
 
 # -- a device ----------------------------------------------------------------------------------------
@@ -234,7 +251,7 @@ class SimDevice:
         self.ledger: dict[int, Op] = {}  # counter -> op, every op recorded on this device
         self.crash_after: int | None = None  # crash at this many more ingest transactions
         self.spare_history = False  # never die while ingesting a history reply (a known bug)
-        self.pulled_history = False  # whether the last pull reply the hub sent carried history
+        self.pulled_history = False  # whether the last pull reply the agent got carried history
         self._syncing = False
         self.restarts = 0
         self.crashes = 0
@@ -245,7 +262,7 @@ class SimDevice:
         return self.clock.ms + self.skew_ms
 
     def _link(self) -> HubTransport:
-        return self.network.link(HubLink(self.hub, self), self.name)
+        return ReplyWatch(self, self.network.link(HubLink(self.hub, self), self.name))
 
     def enrol(self, code: str) -> None:
         agent = Agent.enrol(self.home, "inprocess://hub", code, device_name=self.name, transport=self._link(),
