@@ -32,22 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.simulation.runner import KNOWN_BUGS, Outcome, Settings, run_seed  # noqa: E402
-
-
-def replay_commands(seed: int, settings: Settings) -> dict[str, str]:
-    """The commands that run ``seed`` again, exactly."""
-    options = ""
-    if settings.devices != Settings.devices:
-        options += f" --devices {settings.devices}"
-    if settings.steps != Settings.steps:
-        options += f" --steps {settings.steps}"
-    if not settings.spare_known_bugs:
-        options += " --no-spare"
-    script = f"python scripts/simulate.py --seed {seed}{options} --trace"
-    if options:
-        return {"script": script}
-    return {"script": script, "pytest": f"python -m pytest tests/simulation -k 'test_seed and [{seed}]'"}
+from tests.simulation.runner import KNOWN_BUGS, Outcome, Settings, replay_commands, run_seed  # noqa: E402
 
 
 def one(seed: int, settings: Settings) -> Outcome:
@@ -91,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace", action="store_true", help="print each seed's event trace")
     parser.add_argument("--json", action="store_true", help="JSON lines on stdout")
     args = parser.parse_args(argv)
+    if args.devices < 1 or args.steps < 0 or args.seeds < 1 or args.jobs < 1:
+        parser.error("--devices, --seeds and --jobs must be at least 1, --steps at least 0")
     if os.environ.get("PYTHONHASHSEED") != "0":
         # Set iteration order follows string hashing: pin it, so a seed replays exactly anywhere.
         env = {**os.environ, "PYTHONHASHSEED": "0"}

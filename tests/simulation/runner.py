@@ -71,6 +71,9 @@ class Settings:
     spare_known_bugs: bool = True
 
 
+DEFAULTS = Settings()
+
+
 @dataclass
 class Outcome:
     seed: int
@@ -292,6 +295,23 @@ class World:
                 "delivered_late": self.network.injected["delivered_late"], "known_bugs": len(self.known)}
 
 
+def replay_commands(seed: int, settings: Settings) -> dict[str, str]:
+    """The commands that run ``seed`` again, exactly: this script, and the pytest test that
+    replays the seed the environment names."""
+    options, env = "", f"FIELDSYNC_SIM_SEED={seed}"
+    if settings.devices != Settings.devices:
+        options += f" --devices {settings.devices}"
+        env += f" FIELDSYNC_SIM_DEVICES={settings.devices}"
+    if settings.steps != Settings.steps:
+        options += f" --steps {settings.steps}"
+        env += f" FIELDSYNC_SIM_STEPS={settings.steps}"
+    if not settings.spare_known_bugs:
+        options += " --no-spare"
+        env += " FIELDSYNC_SIM_NO_SPARE=1"
+    return {"script": f"python scripts/simulate.py --seed {seed}{options} --trace",
+            "pytest": f"{env} python -m pytest tests/simulation -k replays_exactly"}
+
+
 def scratch_folder() -> str | None:
     """Where worlds live: memory-backed /dev/shm when there is one. The simulation tests the
     protocol and the stores' transactions, not the disk (the crash tests do), and fsync on a
@@ -300,7 +320,7 @@ def scratch_folder() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
-def run_seed(seed: int, settings: Settings = Settings(), folder: Path | None = None) -> Outcome:
+def run_seed(seed: int, settings: Settings = DEFAULTS, folder: Path | None = None) -> Outcome:
     """Run one seed in ``folder`` (by default a fresh temporary folder, removed afterwards)."""
     started = time.perf_counter()
     if folder is None:

@@ -15,19 +15,22 @@ from pathlib import Path
 
 import pytest
 
-from .runner import Outcome, Settings, run_seed
+from .runner import DEFAULTS, Outcome, Settings, replay_commands, run_seed
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_SEEDS = range(200)
-# ``FIELDSYNC_SIM_SEED=N python -m pytest tests/simulation -k replays_exactly`` replays seed N.
+# ``FIELDSYNC_SIM_SEED=N python -m pytest tests/simulation -k replays_exactly`` replays seed N (with
+# FIELDSYNC_SIM_DEVICES, FIELDSYNC_SIM_STEPS and FIELDSYNC_SIM_NO_SPARE=1 as scripts/simulate.py prints them).
 REPLAY_SEED = int(os.environ.get("FIELDSYNC_SIM_SEED", "7"))
+REPLAY_SETTINGS = Settings(devices=int(os.environ.get("FIELDSYNC_SIM_DEVICES", Settings.devices)),
+                           steps=int(os.environ.get("FIELDSYNC_SIM_STEPS", Settings.steps)),
+                           spare_known_bugs=not os.environ.get("FIELDSYNC_SIM_NO_SPARE"))
 
 
-def describe(outcome: Outcome) -> str:
+def describe(outcome: Outcome, settings: Settings = DEFAULTS) -> str:
     failures = "\n".join(f"    - {failure[:1500]}" for failure in outcome.failures[:8])
-    return (f"seed {outcome.seed} failed ({sum(outcome.faults.values())} faults injected):\n{failures}\n"
-            f"  replay: python scripts/simulate.py --seed {outcome.seed} --trace\n"
-            f"      or: FIELDSYNC_SIM_SEED={outcome.seed} python -m pytest tests/simulation -k replays_exactly")
+    commands = "\n".join(f"  replay: {command}" for command in replay_commands(outcome.seed, settings).values())
+    return f"seed {outcome.seed} failed ({sum(outcome.faults.values())} faults injected):\n{failures}\n{commands}"
 
 
 @pytest.mark.slow
@@ -43,8 +46,8 @@ def test_200_seeded_schedules_of_faults_heal_to_one_truth():
 
 
 def test_a_seed_replays_exactly_and_heals():
-    first, second = run_seed(REPLAY_SEED), run_seed(REPLAY_SEED)
-    assert first.ok, describe(first)
+    first, second = run_seed(REPLAY_SEED, REPLAY_SETTINGS), run_seed(REPLAY_SEED, REPLAY_SETTINGS)
+    assert first.ok, describe(first, REPLAY_SETTINGS) + "\n" + "\n".join(first.trace)
     assert first.trace == second.trace
     assert first.trace_digest == second.trace_digest
 
