@@ -28,6 +28,7 @@ import orjson
 import zstandard
 
 from .. import replica
+from ..errors import SyncError
 from ..kinds import KINDS, Conflict
 from ..ops import Op, OpId, to_wire
 from ..registry import RegisterKey, Registry
@@ -51,6 +52,24 @@ _CONFLICT_COLUMNS = ("kind, entity, eid, field, op_node, op_counter, winner_node
 # which costs a fraction of a microsecond an op and saves that much disk and WAL on every commit.
 _compress = zstandard.ZstdCompressor(level=1).compress
 _decompress = zstandard.ZstdDecompressor().decompress
+
+
+class StoreBusy(SyncError):
+    """Another process changed what this transaction read; nothing was written."""
+
+    retryable = True
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"the database was changed under this transaction ({detail})",
+                         hint="retry: the next attempt reads the new state")
+
+
+class ReadOnlyTransaction(SyncError):
+    """A write was attempted inside a read-only snapshot (a programming error)."""
+
+    def __init__(self) -> None:
+        super().__init__("this replica is inside a read snapshot, which cannot write ops",
+                         hint="open the writer transaction (transaction()) before the snapshot, not inside it")
 
 
 def encode_chunk(ops: Sequence[Op]) -> bytes:
