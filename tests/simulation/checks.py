@@ -164,7 +164,7 @@ def blobs_arrived(hub: SimHub, devices: Iterable[SimDevice]) -> list[str]:
 
 def billed_once(hub: SimHub) -> list[str]:
     """No time log or part use is billed twice: over all non-void invoices, its charge lines less
-    its credit lines are 0 or 1 — and 0 once the record is voided."""
+    its credit lines are 0 or 1 — 0 once the record is voided, 1 once its ticket is resolved."""
     store = hub.store
     net: Counter[tuple[str, str]] = Counter()
     where: dict[tuple[str, str], list[str]] = {}
@@ -185,7 +185,28 @@ def billed_once(hub: SimHub) -> list[str]:
         if count not in (0, 1) or (count and record.get("voided")):
             state = "voided" if record.get("voided") else "live"
             failures.append(f"{source[0]} {source[1]} ({state}) is billed {count} times net: {where[source]}")
+    for source in due_sources(store):
+        if net[source] != 1:
+            failures.append(f"{source[0]} {source[1]} is due (its ticket is resolved) but billed {net[source]} "
+                            f"times net: {where.get(source, [])}")
     return failures
+
+
+def due_sources(store: HubStore) -> list[tuple[str, str]]:
+    """Time logs (billable) and part uses that stand, on jobs whose ticket is resolved or closed:
+    each must be billed exactly once (every contract here is time and material, every part priced)."""
+    due = []
+    for entity in BILLED_RECORDS:
+        for eid in store.replica.entity_ids(entity):
+            record = store.replica.entity(entity, eid)
+            value = record.get("value") or {}
+            if record.get("voided") or value.get("billable") is False:
+                continue
+            job = store.replica.entity("job", value.get("job_id") or "")
+            ticket = store.replica.entity("ticket", job.get("ticket_id") or "")
+            if ticket.get("status") in ("resolved", "closed"):
+                due.append((entity, eid))
+    return due
 
 
 def stock_balances(hub: SimHub) -> list[str]:

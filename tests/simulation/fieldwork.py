@@ -23,8 +23,8 @@ NEXT = {
     "scheduled": ("accept", "accept", "depart", "check_in"),
     "accepted": ("depart", "check_in"),
     "en_route": ("check_in",),
-    "on_site": ("step", "step", "log_time", "log_time", "use_part", "use_part", "photo", "sign", "complete",
-                "complete", "problem", "check_out", "comment", "void"),
+    "on_site": ("step", "step", "log_time", "log_time", "log_time", "use_part", "use_part", "use_part", "photo",
+                "sign", "complete", "complete", "problem", "check_out", "comment", "void"),
     "problem": ("depart", "complete", "log_time", "comment"),
     "completed": ("comment", "void", "log_time", "check_out"),
     "cancelled": ("comment",),
@@ -63,7 +63,9 @@ class Fieldwork:
         jobs = views.my_jobs(agent)
         if not jobs:
             return "idle"
-        job = self.rng.choice(jobs)["id"]
+        # Mostly a job still to be worked: a finished one gets a late comment, log or void.
+        open_jobs = [job for job in jobs if job["status"] not in ("completed", "cancelled")]
+        job = self.rng.choice(open_jobs if open_jobs and self.rng.random() < 0.8 else jobs)["id"]
         state = visit.job_status(agent, job)
         command = self.rng.choice(EVERY if self.rng.random() < 0.15 else NEXT.get(state, EVERY))
         getattr(self, command)(device, job)

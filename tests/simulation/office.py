@@ -115,7 +115,7 @@ class Office:
     def act(self) -> str:
         """One office action chosen at random; returns its name."""
         actions = (
-            (self.new_job, 6), (self.reassign, 3), (self.crew, 2), (self.move_ticket, 5), (self.bill, 4),
+            (self.new_job, 6), (self.reassign, 3), (self.crew, 2), (self.move_ticket, 6), (self.bill, 8),
             (self.send_kit, 2), (self.receive_stock, 1), (self.comment, 2), (self.cancel_job, 1),
             (self.unassign, 1),
         )
@@ -177,18 +177,27 @@ class Office:
             self.call("POST", f"/api/v1/jobs/{job}/status", {"status": "cancelled"})
 
     def move_ticket(self) -> None:
+        """Resolve a ticket (what makes time-and-material work billable), or close or reopen a
+        resolved one (reopened, its later work goes on a supplementary invoice)."""
         tickets = self.business.tickets
         if not tickets:
             return
-        ticket = self.rng.choice(tickets)
+        # Mostly a ticket whose job the technician completed, as an office would.
+        jobs = self.data("/api/v1/jobs?limit=200") or []
+        done = sorted({job["ticket_id"] for job in jobs if job["status"] == "completed"})
+        ticket = self.rng.choice(done if done and self.rng.random() < 0.75 else tickets)
         found = self.data(f"/api/v1/tickets/{ticket}")
         if not found:
             return
-        following = {"open": ["assigned", "in_progress", "resolved"], "assigned": ["in_progress"],
-                     "in_progress": ["resolved"], "resolved": ["closed", "in_progress", "closed"]}
-        choices = following.get(found["status"])
-        if choices:
-            self.call("POST", f"/api/v1/tickets/{ticket}/status", {"status": self.rng.choice(choices)})
+        to_resolved = {"open": ["resolved"], "assigned": ["in_progress", "resolved"], "in_progress": ["resolved"]}
+        if found["status"] == "resolved":
+            path = [self.rng.choice(("closed", "in_progress"))]
+        else:
+            path = to_resolved.get(found["status"], [])
+        for target in path:
+            status, _ = self.call("POST", f"/api/v1/tickets/{ticket}/status", {"status": target})
+            if status != 200:
+                return
 
     def bill(self) -> None:
         """Send a draft (approving it first when needed), mark a sent one paid, or void a draft."""

@@ -155,8 +155,8 @@ class World:
         self.clock.advance(self.rng.randint(0, 15) * 60_000)
         roll = self.rng.random()
         device = self.rng.choice(self.devices)
-        if roll < 0.40:
-            for _ in range(self.rng.randint(1, 3)):
+        if roll < 0.38:
+            for _ in range(self.rng.randint(1, 4)):
                 try:
                     self.log(f"{device.name}: {self.fieldwork.act(device)}")
                 except DeviceCrash:
@@ -164,11 +164,11 @@ class World:
                     self.log(f"{device.name}: died recording a command and restarted")
                     self.check_durable(device)
                     break
-        elif roll < 0.62:
+        elif roll < 0.58:
             self.sync(device)
         elif roll < 0.76:
             self.log(f"office: {self.office.act()}")
-        elif roll < 0.80:
+        elif roll < 0.83:
             self.office.run_engines()
             self.log("office: engines run")
         else:
