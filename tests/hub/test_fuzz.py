@@ -36,7 +36,9 @@ from schemathesis import GenerationMode
 
 from hub import auth
 from hub.app import create_app, store_of
-from hub.office_records import REFERENCES
+from hub.office_records import REFERENCES, schema_of
+from schema import SCHEMAS
+from sync.ops import ACTIONS, APPEND
 
 from .test_error_shape import assert_error_shape
 
@@ -130,8 +132,13 @@ def snapshot(store) -> tuple[Any, ...]:
     return state, tables, blobs
 
 
+def dialect(conn: Any) -> str:
+    """``sqlite`` or ``postgresql``: the hub's connection (or its adapter) says which."""
+    return "sqlite" if isinstance(conn, sqlite3.Connection) else getattr(conn, "dialect", "sqlite")
+
+
 def table_names(conn: Any) -> list[str]:
-    if isinstance(conn, sqlite3.Connection):
+    if dialect(conn) == "sqlite":
         return [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
     return [row[0] for row in conn.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1")]
@@ -266,6 +273,136 @@ def test_generated_requests_never_fail_the_hub_nor_store_anything_when_refused(w
     print(f"{collection}: " + ", ".join(f"{route} x{n}" for route, n in counts.items()))
 
 
+
+# -- well-formed pushes of any content ------------------------------------------------------------------------
+# JSON values a tablet could send. Integers stay inside 64 bits: beyond is a known bug
+# (test_an_integer_beyond_64_bits_is_a_400_not_a_500).
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(1 << 63), (1 << 63) - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=10)
+ENTITIES = sorted(SCHEMAS)
+
+
+@st.composite
+def record_like(draw, entity: str) -> dict[str, Any]:
+    """A record of ``entity`` with its own field names, on the tablet's job, and any values."""
+    names = list(schema_of(entity).fields)
+    record = draw(st.dictionaries(st.sampled_from(names) if names else st.text(max_size=8), JSON, max_size=6))
+    if draw(st.booleans()):
+        record.update({"job_id": "job-1", "ticket_id": "tkt-1", "location_id": "van-7"})
+    return record
+
+
+def valid_records() -> dict[str, dict[str, Any]]:
+    """One record a technician on job-1 may append, per kind."""
+    times = {"started_at": "2026-11-27T08:00:00+00:00", "ended_at": "2026-11-27T08:30:00+00:00"}
+    return {
+        "time_log": {"job_id": "job-1", "technician_id": "tech-1", **times, "description": "repair",
+                     "billable": True, "category": "labour"},
+        "check_event": {"job_id": "job-1", "technician_id": "tech-1", "direction": "in", "lat": 51.45, "lon": -2.59,
+                        "accuracy_m": 8, "device_time": times["started_at"]},
+        "ticket_comment": {"ticket_id": "tkt-1", "visibility": "customer", "body": "back Thursday",
+                           "author": "Ana", "written_at": times["started_at"]},
+        "part_usage": {"job_id": "job-1", "sku": "CAP-45", "qty": "1", "location_id": "van-7",
+                       "technician_id": "tech-1", "note": "", "device_time": times["started_at"]},
+    }
+
+
+@st.composite
+def nearly_valid_op(draw) -> tuple[str, str, str, str, Any]:
+    """(entity, eid, action, field, value) a tablet may write, with one thing perhaps changed."""
+    records = valid_records()
+    choice = draw(st.sampled_from([*sorted(records), "stock", "status", "notes"]))
+    if choice == "stock":
+        return "stock", "van-7:CAP-45", "incr", "on_hand", draw(st.integers(-50, 50) | JSON)
+    if choice == "status":
+        return "job", "job-1", "move", "status", draw(st.sampled_from(["accepted", "en_route", "on_site",
+                                                                      "completed", "cancelled"]) | JSON)
+    if choice == "notes":
+        return "job", "job-1", "set", "completion_notes", draw(st.text(max_size=40) | JSON)
+    record = dict(records[choice])
+    if draw(st.booleans()):
+        record[draw(st.sampled_from(sorted(record)) | st.text(max_size=8))] = draw(JSON)
+    return choice, draw(st.uuids().map(str)), "append", "", record
+
+
+@st.composite
+def pushed_op(draw, node: str, counter: int, hlc: int) -> list[Any]:
+    skew = draw(st.sampled_from([0, 0, 0, -(3600_000 << 16), 3600_000 << 16]))
+    if draw(st.booleans()):
+        entity, eid, action, field, value = draw(nearly_valid_op())
+        return [node, counter, hlc + skew + counter, entity, eid, action, field, value, []]
+    entity = draw(st.sampled_from(ENTITIES) | st.text(min_size=1, max_size=12))
+    names = list(schema_of(entity).fields) if entity in SCHEMAS else []
+    field = draw(st.sampled_from(["", *names]) if names else st.text(max_size=12))
+    action = draw(st.sampled_from(sorted(ACTIONS)))
+    value = draw(record_like(entity) if action == APPEND and entity in SCHEMAS else JSON)
+    eid = draw(st.sampled_from(["job-1", "job-1", "tkt-1", "van-7:CAP-45", "cust-1"]) | st.text(min_size=1,
+                                                                                              max_size=20))
+    refs = draw(st.lists(st.tuples(st.sampled_from([node, "hub", "dev-00000000"]), st.integers(1, 200))
+                         .map(list), max_size=2))
+    return [node, counter, hlc + skew + counter, entity, eid, action, field, value, refs]
+
+
+def unhashable_parent(value: Any) -> bool:
+    """Whether a pushed record names its job, ticket or location with a list or an object."""
+    return isinstance(value, dict) and any(isinstance(value.get(name), list | dict)
+                                           for name in ("job_id", "ticket_id", "location_id"))
+
+
+def test_well_formed_pushes_of_any_content_never_fail_the_hub(client, store, office, device):
+    """A tablet's batches, well formed but holding anything (any entity, field, action and JSON
+    value, refs to anyone, clocks an hour off): answered 200 with every op accepted, refused with
+    its reason (and kept in quarantine) or a duplicate — or refused whole in the error shape with
+    nothing stored. Never a 5xx."""
+    node, headers = device[0].node, {"Authorization": f"Bearer {device[1]}"}
+    hlc = hub_now_hlc(client, headers)
+    sent: list[tuple[list[Any], str]] = []  # every op sent so far, with what the hub said of it
+
+    @settings(max_examples=EXAMPLES * 10, deadline=None, database=None, print_blob=True,
+              suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def batch(data: st.DataObject) -> None:
+        drawn = [data.draw(pushed_op(node, 0, hlc)) for _ in range(data.draw(st.integers(1, 4)))]
+        # One batch in four is a retry: ops sent before, exactly as they were. Picked by a drawn
+        # share of what was sent, so what is generated does not depend on what ran before.
+        again = data.draw(st.integers(0, 3)) == 0
+        shares = [data.draw(st.floats(0, 1, exclude_max=True)) for _ in drawn]
+        if again and sent:
+            picked = {int(share * len(sent)) for share in shares}
+            ops, expected = [sent[i][0] for i in picked], {sent[i][0][1]: sent[i][1] for i in picked}
+        else:
+            ops, expected = drawn, {}
+            for index, op in enumerate(ops):
+                op[1] = len(sent) + 1 + index
+                op[2] += op[1]
+        before = snapshot(store)
+        reply = client.post("/api/v1/sync/push", json={"ops": ops}, headers=headers)
+        where = f"push {ops!r:.600}"
+        if reply.status_code == 500 and any(unhashable_parent(op[7]) for op in ops):
+            reject()  # a known bug: test_a_pushed_record_naming_its_parent_with_a_list_is_quarantined
+        assert reply.status_code < 500, f"{where}\n-> {reply.get_data(as_text=True)[:400]}"
+        if reply.status_code >= 400:
+            assert_error_shape(reply, where)
+            assert snapshot(store) == before, where
+            return
+        answer = reply.get_json()
+        refused = {r["id"][1]: r["field"] for r in answer["rejected"]}
+        assert answer["accepted"] + len(refused) + answer["duplicates"] == len(ops), answer
+        kept = {q["id"] for q in client.get("/api/v1/quarantine", headers=office).get_json()["data"]}
+        assert {f"{node}:{counter}" for counter in refused} <= kept, answer
+        if expected:
+            # A retry changes nothing: what was merged is a duplicate, what was refused is refused again.
+            assert refused == {c: why for c, why in expected.items() if why != "accepted"}, (expected, answer)
+            assert answer["duplicates"] == sum(why == "accepted" for why in expected.values()), (expected, answer)
+        else:
+            sent.extend((op, refused.get(op[1], "accepted")) for op in ops)
+
+    batch()
+
+
 # -- the bugs the walk found, one test each ---------------------------------------------------------------
 @pytest.mark.xfail(strict=True, reason="office_records.validate(partial=True) lets marshmallow's partial reach nested "
                                        "schemas, so a nested record missing a required field passes the edge and the "
@@ -325,3 +462,16 @@ def test_the_description_of_creating_an_item_names_its_sku(client):
     name = body["$ref"].rsplit("/", 1)[1] if "$ref" in body else None
     schema = described["components"]["schemas"][name] if name else body
     assert "sku" in schema.get("properties", {}) and "sku" in schema.get("required", [])
+
+
+@pytest.mark.xfail(strict=True, reason="hub/scope.py checks a pushed record's parent with `parent not in <set>`: a "
+                                       "job_id, ticket_id or location_id that is a list or an object raises TypeError "
+                                       "(unhashable) inside the push: 500, the batch refused whole and retried forever")
+@pytest.mark.parametrize("entity, value", [("attachment", {"job_id": []}), ("ticket_comment", {"ticket_id": [1]}),
+                                           ("stock_move", {"location_id": {"van": "van-7"}})])
+def test_a_pushed_record_naming_its_parent_with_a_list_is_quarantined(client, store, device, entity, value):
+    headers = {"Authorization": f"Bearer {device[1]}"}
+    op = [device[0].node, 1, hub_now_hlc(client, headers), entity, "r-1", APPEND, "", value, []]
+    reply = client.post("/api/v1/sync/push", json={"ops": [op]}, headers=headers)
+    assert reply.status_code == 200, reply.get_json()
+    assert [r["id"] for r in reply.get_json()["rejected"]] == [[device[0].node, 1]]

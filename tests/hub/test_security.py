@@ -22,7 +22,7 @@ from sync.protocol import MAX_BATCH
 
 from .conftest import seed_job
 from .test_error_shape import assert_error_shape
-from .test_fuzz import hub_now_hlc, seed_more, snapshot, table_names
+from .test_fuzz import dialect, hub_now_hlc, seed_more, snapshot, table_names
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -333,7 +333,7 @@ def test_sql_in_every_text_field_of_every_create_route_is_stored_verbatim(client
         assert comment.status_code == 201 and comment.get_json()["data"]["body"] == payload
     with store.reading():
         assert table_names(store.conn) == tables
-        if hasattr(store.conn, "execute") and "sqlite" in type(store.conn).__module__:
+        if dialect(store.conn) == "sqlite":
             assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert created == len(PAYLOADS) * len(office_world)
     assert client.get("/api/v1/customers?limit=1000", headers=office).get_json()["count"] == 1 + len(PAYLOADS)
