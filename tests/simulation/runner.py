@@ -65,7 +65,7 @@ def spare_known_bugs(method: str, path: str, reply: dict[str, Any] | None) -> bo
 @dataclass(frozen=True)
 class Settings:
     devices: int = 4  # technician tablets, plus one van terminal when there are two devices or more
-    steps: int = 50
+    steps: int = 40
     max_fault_rate: float = 0.15
     # Step around the weaknesses listed in KNOWN_BUGS (reported, not yet fixed) to find others.
     spare_known_bugs: bool = True
