@@ -30,7 +30,7 @@ from hub import auth
 from . import checks
 from .fieldwork import Fieldwork
 from .office import Office
-from .world import DAY_MS, YEAR_2099_MS, DeviceCrash, SimClock, SimDevice, SimHub, seeded_entropy
+from .world import DAY_MS, START_MS, YEAR_2099_MS, DeviceCrash, SimClock, SimDevice, SimHub, seeded_entropy
 
 HEAL_ROUNDS = 12
 
@@ -118,13 +118,11 @@ class World:
         self.log(f"{device}: network {fault}: {where}")
 
     def log(self, text: str) -> None:
-        self.trace.append(f"{self.clock.ms - self.trace_origin:>9} {text}")
-
-    trace_origin = 0
+        """One line of the trace: milliseconds of simulated time since the morning, and what happened."""
+        self.trace.append(f"{self.clock.ms - START_MS:>9} {text}")
 
     # -- the morning ------------------------------------------------------------------------------------
     def set_up(self) -> None:
-        self.trace_origin = self.clock.ms
         tablets = max(1, self.settings.devices - 1) if self.settings.devices > 1 else 1
         terminals = self.settings.devices - tablets
         business = self.office.set_up(tablets, vans=1 if tablets <= 2 else 2)
