@@ -22,10 +22,11 @@ from schema import REGISTRY
 from sync.errors import SchemaVersionMismatch
 from sync.hlc import format_hlc
 from sync.ops import Op, OpId, from_wire, to_wire
-from sync.store import SqliteReplica
+from sync.store import SqliteReplica, SqlReplica
 
 from . import auth
 from .blobs import SHA256
+from .db import is_url
 from .errors import ApiError
 from .scope import JOB_RECORDS, Scope, compute_scope
 from .store import HubStore
@@ -88,7 +89,7 @@ def device_status(store: HubStore, node: str) -> dict[str, Any]:
         return report
 
 
-def _count_after(replica: SqliteReplica, cursor: int, wanted: Callable[[Op], bool]) -> tuple[int, bool]:
+def _count_after(replica: SqlReplica, cursor: int, wanted: Callable[[Op], bool]) -> tuple[int, bool]:
     count = scanned = 0
     end = replica.log_end()
     while cursor < end:
@@ -222,7 +223,7 @@ def ops_of_export(doc: dict[str, Any]) -> list[Op]:
                        o["value"], o["refs"]]) for o in doc["ops"]]
 
 
-def _ops_touching(replica: SqliteReplica, keys: set[tuple[str, str]]) -> list[Op]:
+def _ops_touching(replica: SqlReplica, keys: set[tuple[str, str]]) -> list[Op]:
     found, cursor, end = [], 0, replica.log_end()
     while cursor < end:
         window, cursor = replica.ops_since(cursor, WINDOW)
@@ -244,7 +245,16 @@ def blobs_beside(file: Path) -> Path:
     return file.with_name(file.name + ".blobs")
 
 
-def backup(database: Path, blobs: Path, target: Path, *, force: bool = False) -> dict[str, Any]:
+def _sqlite_only(database: Path | str, what: str) -> Path:
+    """Online backup and restore are SQLite's (its backup API); a PostgreSQL hub uses its tools."""
+    if is_url(database):
+        raise ApiError(400, f"{what} copies a SQLite hub file; this hub runs on PostgreSQL", [("database", "a URL")],
+                       hint="use PostgreSQL's own tools: pg_dump -Fc -n SCHEMA -f hub.dump (online, one snapshot) "
+                            "and pg_restore -d DATABASE hub.dump (the hub stopped); copy the blob directory with it")
+    return Path(database)
+
+
+def backup(database: Path | str, blobs: Path, target: Path, *, force: bool = False) -> dict[str, Any]:
     """Copy the hub database to ``target`` while the hub may be running, and its verified blobs to
     ``blobs_beside(target)``.
 
@@ -255,6 +265,7 @@ def backup(database: Path, blobs: Path, target: Path, *, force: bool = False) ->
     ``force``), or the copy fails its check.
     """
     started = time.monotonic()
+    database = _sqlite_only(database, "backup")
     if not database.exists():
         raise ApiError(404, f"no hub database at {database}", [("database", "file not found")],
                        hint="give the hub's file with --db PATH (or FIELDSYNC_DATABASE)")
@@ -283,7 +294,7 @@ def backup(database: Path, blobs: Path, target: Path, *, force: bool = False) ->
     return report
 
 
-def restore(source: Path, database: Path, blobs: Path, *, force: bool = False,
+def restore(source: Path, database: Path | str, blobs: Path, *, force: bool = False,
             now: datetime | None = None) -> dict[str, Any]:
     """Put a backup in place as the hub database at ``database`` (the hub must be stopped), and
     its blobs into ``blobs``.
@@ -293,6 +304,7 @@ def restore(source: Path, database: Path, blobs: Path, *, force: bool = False,
     as ``<database>.bak-<UTC timestamp>`` (with its WAL folded in first). A database another
     connection has open — a running hub — is never replaced. Raises ApiError otherwise.
     """
+    database = _sqlite_only(database, "restore")
     if not source.exists():
         raise ApiError(404, f"no backup at {source}", [("file", "file not found")], hint="check the path")
     if database.exists() and not force:

@@ -17,8 +17,9 @@ from typing import Any
 import click
 
 from . import admin as admin_lib
-from . import auth
+from . import auth, db
 from .config import HubConfig
+from .db import describe
 from .errors import ApiError
 from .store import HubStore
 
@@ -44,10 +45,11 @@ class HubGroup(click.Group):
 
 
 @click.group(cls=HubGroup)
-@click.option("--db", "database", type=click.Path(dir_okay=False, path_type=Path), envvar="FIELDSYNC_DATABASE",
-              help="hub database file (default var/hub.db, or $FIELDSYNC_DATABASE)")
+@click.option("--db", "database", envvar="FIELDSYNC_DATABASE",
+              help="hub database: a SQLite file (default var/hub.db) or a PostgreSQL URL "
+                   "(postgresql://HOST/DB?options=-csearch_path%3DSCHEMA); or $FIELDSYNC_DATABASE")
 @click.pass_context
-def main(ctx: click.Context, database: Path | None) -> None:
+def main(ctx: click.Context, database: str | None) -> None:
     """The FieldSync hub: merges every device's work and drives the business from it."""
     ctx.ensure_object(dict)
     ctx.obj["database"] = database
@@ -63,9 +65,11 @@ def main(ctx: click.Context, database: Path | None) -> None:
               help="address to announce on by zeroconf (repeatable; default: the --host address)")
 @click.option("--engines-interval", default=30.0, show_default=True, type=float, envvar="FIELDSYNC_ENGINES_INTERVAL_S",
               help="seconds between rounds of the business engines (0: only when asked, POST /api/v1/engines/run)")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="gunicorn worker processes (more than 1 needs the hub on PostgreSQL; engine rounds run in one)")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, threads: int, zeroconf: bool, interfaces: tuple[str, ...],
-          engines_interval: float) -> None:
+          engines_interval: float, workers: int) -> None:
     """Serve the sync API, office API and dashboard over HTTP."""
     from .app import create_app
     from .server import start
@@ -73,13 +77,19 @@ def serve(ctx: click.Context, host: str, port: int, threads: int, zeroconf: bool
     overrides: dict[str, Any] = {"engines_interval_s": engines_interval}
     if ctx.obj.get("database"):
         overrides["database"] = ctx.obj["database"]
+    if workers > 1:
+        from .workers import serve as serve_workers
+
+        serve_workers(overrides, host, port, workers, zeroconf=zeroconf, interfaces=list(interfaces) or [host])
+        return
     app = create_app(overrides)
     store = app.extensions["fieldsync"]
     running = start(app, host, port, threads=threads, zeroconf=zeroconf, interfaces=list(interfaces) or [host])
     stopping = threading.Event()
     # Stop cleanly on SIGTERM as on Ctrl-C: the database is closed and the announcement withdrawn.
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    click.echo(f"fieldsync hub {store.replica.node} listening on {running.url} (database {store.config.database})")
+    click.echo(f"fieldsync hub {store.replica.node} listening on {running.url} "
+               f"(database {describe(store.config.database)})")
     if zeroconf:
         click.echo(f"announcing _fieldsync._tcp on {', '.join(interfaces or [host])}")
     sys.stdout.flush()
@@ -161,9 +171,9 @@ def _config(ctx: click.Context) -> HubConfig:
 def _existing_store(ctx: click.Context) -> HubStore:
     """The hub store, refusing to create an empty hub where an administrator mistyped a path."""
     config = _config(ctx)
-    if not config.database.exists():
-        raise ApiError(404, f"no hub database at {config.database}", [("database", "file not found")],
-                       hint="give the hub's file with --db PATH or FIELDSYNC_DATABASE")
+    if not db.exists(config.database):
+        raise ApiError(404, f"no hub database at {describe(config.database)}", [("database", "not found")],
+                       hint="give the hub's file or URL with --db (or FIELDSYNC_DATABASE)")
     store = HubStore(config)
     ctx.call_on_close(store.close)
     return store
@@ -338,7 +348,7 @@ def backup(ctx: click.Context, file: Path, force: bool, as_json: bool) -> None:
     """Copy the hub database to FILE (safe while the hub runs) and its blobs to FILE.blobs/."""
     config = _config(ctx)
     report = admin_lib.backup(config.database, config.blobs, file, force=force)
-    emit(report, as_json, f"backup of {config.database} written to {file}: {report['ops']} ops, "
+    emit(report, as_json, f"backup of {describe(config.database)} written to {file}: {report['ops']} ops, "
                           f"{report['bytes'] / 1e6:.1f} MB, integrity {report['integrity']}, "
                           f"{report['seconds']:.1f}s\n" + _blob_lines(report["blobs"]))
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from sync.hlc import DEFAULT_MAX_AHEAD_MS
 
+from .db import as_location, is_url
+
 
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
@@ -18,8 +20,10 @@ def wall_clock_ms() -> int:
 
 @dataclass
 class HubConfig:
-    database: Path = Path("var/hub.db")
-    blob_dir: Path | None = None  # default: <database folder>/blobs
+    # A SQLite file (the embedded default) or a PostgreSQL URL (``postgresql://...``; the schema is
+    # the first of its search_path, e.g. ``?options=-csearch_path%3Dfieldsync``).
+    database: Path | str = Path("var/hub.db")
+    blob_dir: Path | None = None  # default: <database folder>/blobs, or var/blobs beside a URL
     node: str = "hub"
     max_ahead_ms: int = DEFAULT_MAX_AHEAD_MS
     # A device whose clock is off by more than this is flagged (its ops still sync: the agent
@@ -37,9 +41,19 @@ class HubConfig:
     zeroconf_interfaces: list[str] = field(default_factory=lambda: ["127.0.0.1"])
     clock: Callable[[], int] = wall_clock_ms
 
+    def __post_init__(self) -> None:
+        self.database = as_location(self.database)
+
+    @property
+    def postgres(self) -> bool:
+        """Whether the hub runs on PostgreSQL (else on its SQLite file)."""
+        return is_url(self.database)
+
     @property
     def blobs(self) -> Path:
-        return self.blob_dir or self.database.parent / "blobs"
+        if self.blob_dir is not None:
+            return self.blob_dir
+        return Path("var/blobs") if isinstance(self.database, str) else self.database.parent / "blobs"
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> HubConfig:
@@ -50,9 +64,8 @@ class HubConfig:
             if env_name in environ and spec.name != "clock":
                 values[spec.name] = _parse(spec.name, environ[env_name])
         values.update(overrides or {})
-        for path_field in ("database", "blob_dir"):
-            if values.get(path_field) is not None:
-                values[path_field] = Path(values[path_field])
+        if values.get("blob_dir") is not None:
+            values["blob_dir"] = Path(values["blob_dir"])
         return cls(**values)
 
 

@@ -8,14 +8,18 @@ records, an asset's history — without a table per entity type.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from sync.kinds import KINDS
-from sync.ops import Op
 from sync.registry import RegisterKey
-from sync.store import SqliteReplica
+from sync.store import SqlReplica
+
+if TYPE_CHECKING:
+    from .db import Database
+
+# Portable: SQLite (3.24+) and PostgreSQL both skip a row already there.
+_INSERT = "INSERT INTO links VALUES (?,?,?,?) ON CONFLICT DO NOTHING"
 
 
 def is_reference(field: str) -> bool:
@@ -26,7 +30,8 @@ def is_reference_set(field: str) -> bool:
     return field.endswith("_ids")
 
 
-def update_links(replica: SqliteReplica, accepted: Sequence[Op], registers: Mapping[RegisterKey, Any]) -> None:
+def update_links(db: Database, registers: Mapping[RegisterKey, Any]) -> None:
+    """Bring the links of the registers an ingest changed in line (inside its transaction)."""
     # Each changed reference field is replaced whole: its old targets out, its current ones in.
     clears: list[tuple[str, str, str]] = []
     inserts: list[tuple[str, str, str, str]] = []
@@ -48,14 +53,14 @@ def update_links(replica: SqliteReplica, accepted: Sequence[Op], registers: Mapp
                     if is_reference(name) and isinstance(value, str) and value
                 )
     if clears:
-        replica.conn.executemany("DELETE FROM links WHERE entity = ? AND eid = ? AND ref_field = ?", clears)
+        db.executemany("DELETE FROM links WHERE entity = ? AND eid = ? AND ref_field = ?", clears)
     if inserts:
-        replica.conn.executemany("INSERT OR IGNORE INTO links VALUES (?,?,?,?)", inserts)
+        db.executemany(_INSERT, inserts)
 
 
-def rebuild(replica: SqliteReplica) -> int:
+def rebuild(replica: SqlReplica, db: Database) -> int:
     """Recompute the whole table from the registers (after a restore, or a change of rules)."""
-    replica.conn.execute("DELETE FROM links")
+    db.execute("DELETE FROM links")
     count = 0
     for entity_type in replica.registry:
         for eid in replica.entity_ids(entity_type.name):
@@ -65,7 +70,7 @@ def rebuild(replica: SqliteReplica) -> int:
                     if is_reference(name) and isinstance(value, str) and value]
             rows += [(entity_type.name, eid, name, member) for name, members in fields.items()
                      if is_reference_set(name) and isinstance(members, list) for member in members]
-            replica.conn.executemany("INSERT OR IGNORE INTO links VALUES (?,?,?,?)", rows)
+            db.executemany(_INSERT, rows)
             count += len(rows)
     return count
 
@@ -73,8 +78,8 @@ def rebuild(replica: SqliteReplica) -> int:
 class Links:
     """Queries over the links table."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: Database) -> None:
+        self.conn = db
 
     def sources(self, entity: str, field: str, targets: Iterable[str]) -> set[str]:
         """Ids of ``entity`` rows whose ``field`` points at one of ``targets``."""

@@ -1,7 +1,10 @@
-"""The hub's store: its replica (node ``hub``) plus the hub's own tables, in one SQLite file.
+"""The hub's store: its replica (node ``hub``) plus the hub's own tables, in one database — a
+SQLite file (the default) or a PostgreSQL schema shared by several worker processes (``hub/db.py``).
 
-One writer per file: every access goes through one connection under one lock, and every change
-happens inside :meth:`HubStore.unit_of_work`, which commits everything or nothing.
+Within a process every access goes through one connection under one lock. Every change happens
+inside :meth:`HubStore.unit_of_work`, which commits everything or nothing and, on PostgreSQL,
+holds the writer lock so writers from every worker take turns; reads that must agree with each
+other go inside :meth:`HubStore.reading`.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from typing import Any
 from schema import REGISTRY
 from schema.migrations import migrate
 from sync.ops import Op
-from sync.store import SqliteReplica
 
+from . import db
 from .config import HubConfig
 from .links import Links, update_links
 
@@ -24,15 +27,15 @@ from .links import Links, update_links
 class HubStore:
     def __init__(self, config: HubConfig) -> None:
         self.config = config
-        config.database.parent.mkdir(parents=True, exist_ok=True)
         config.blobs.mkdir(parents=True, exist_ok=True)
-        self.replica = SqliteReplica.open(config.database, config.node, REGISTRY, max_ahead_ms=config.max_ahead_ms)
-        self.conn = self.replica.conn
+        self.replica = db.open_replica(config.database, config.node, REGISTRY, max_ahead_ms=config.max_ahead_ms)
+        # The hub's SQL runs through the adapter, on the replica's connection and transaction.
+        self.conn = self.db = db.adapter(self.replica)
         self.lock = threading.RLock()
         with self.lock, self.replica.transaction():
-            migrate(self.conn)
-        self.replica.observers.append(update_links)
-        self.links = Links(self.conn)
+            migrate(self.db)
+        self.replica.observers.append(lambda _replica, accepted, registers: update_links(self.db, registers))
+        self.links = Links(self.db)
         self.scheduler: Any = None  # the engines' background runner, when the hub runs one
 
     def now_ms(self) -> int:
@@ -49,8 +52,30 @@ class HubStore:
 
     @contextmanager
     def reading(self) -> Iterator[HubStore]:
-        with self.lock:
+        """Reads that see one state of the database (no writes inside)."""
+        with self.lock, self.db.reading():
             yield self
+
+    @contextmanager
+    def snapshot(self) -> Iterator[HubStore]:
+        """Reads that see one state, plus updates of the hub's own rows (a device's sync
+        bookkeeping) but no ops: what a pull needs. On PostgreSQL it runs beside writers; a
+        row another transaction changed meanwhile fails it with a retryable ApiError 503."""
+        with self.lock, self.db.snapshot():
+            yield self
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """Whether this process may run ``name`` (an engine round) now, no other worker running
+        it meanwhile. Hold it for the whole round; work inside takes its own transactions."""
+        with self.lock:
+            guard = self.db.exclusive(name)
+            mine = guard.__enter__()
+        try:
+            yield mine
+        finally:
+            with self.lock:
+                guard.__exit__(None, None, None)
 
     def write(self, changes: Iterable[tuple[Any, ...]]) -> list[Op]:
         """Hub-authored ops (office edits, engine output), recorded together."""

@@ -145,7 +145,8 @@ def _write_scope(store: HubStore, device: Device) -> Scope:
 def pull():
     data = _json_body(PullSchema())
     store = current_store()
-    with store.unit_of_work():
+    # One consistent view, beside writers (on PostgreSQL several workers serve pulls at once).
+    with store.snapshot():
         reply = _pull(store, g.device, data["cursor"], data["limit"])
         store.conn.execute(
             "INSERT INTO sync_log (node, at, kind, ops, clock_offset_ms) VALUES (?,?,?,?,?)",

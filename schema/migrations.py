@@ -4,20 +4,42 @@ The replicated data needs no DDL (it lives in the replica's generic registers); 
 tables around it: devices and their tokens, enrolment codes, office users, blobs, the ``links`` read
 model and the sync log. A migration runs once, inside the caller's transaction, and is recorded with
 its name; adding one is appending to ``MIGRATIONS``.
+
+The hub runs on SQLite or PostgreSQL. ``statements`` are SQLite's; ``postgresql`` holds the same
+change where the two differ (table options, identity columns, 64-bit integers, byte-order text).
+A migration whose statements both accept leaves ``postgresql`` empty.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
+
+
+class Connection(Protocol):
+    """What migrations need of a connection: ``?`` placeholders, and the dialect's name."""
+
+    dialect: str
+
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
 
 
 class Migration(NamedTuple):
     version: int
     name: str
     statements: Sequence[str]
+    postgresql: Sequence[str] = ()
+
+    def for_dialect(self, dialect: str) -> Sequence[str]:
+        """The statements to run on ``dialect`` (``sqlite`` or ``postgresql``)."""
+        return self.postgresql if dialect == "postgresql" and self.postgresql else self.statements
+
+
+# PostgreSQL column types: every integer is 64-bit as in SQLite (cursors and clock offsets
+# outgrow 32 bits), and text that is ordered or compared compares by bytes as SQLite does.
+_T = 'TEXT COLLATE "C"'
+_I = "BIGINT"
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -63,6 +85,48 @@ MIGRATIONS: tuple[Migration, ...] = (
             created_at TEXT NOT NULL,
             revoked_at TEXT
         )""",
+    ), postgresql=(
+        f"""CREATE TABLE devices (
+            node {_T} PRIMARY KEY,
+            name {_T} NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('technician', 'van')),
+            technician_id {_T},
+            van_id {_T},
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at {_T} NOT NULL,
+            revoked_at {_T},
+            last_seen_at {_T},
+            last_sync_at {_T},
+            clock_offset_ms {_I},
+            skewed {_I} NOT NULL DEFAULT 0,
+            agent_version TEXT,
+            acked_cursor {_I} NOT NULL DEFAULT 0,
+            acked_scope TEXT,
+            offered_cursor {_I},
+            offered_scope TEXT,
+            pushed {_I} NOT NULL DEFAULT 0,
+            pulled {_I} NOT NULL DEFAULT 0,
+            rejected {_I} NOT NULL DEFAULT 0
+        )""",
+        f"""CREATE TABLE enrolment_codes (
+            code_hash TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            technician_id {_T},
+            van_id {_T},
+            name {_T} NOT NULL,
+            created_at {_T} NOT NULL,
+            expires_at {_T} NOT NULL,
+            used_at {_T},
+            used_by {_T}
+        )""",
+        f"""CREATE TABLE users (
+            name {_T} PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            permissions TEXT NOT NULL,
+            customer_id {_T},
+            created_at {_T} NOT NULL,
+            revoked_at {_T}
+        )""",
     )),
     Migration(2, "links read model for scope and traversal", (
         """CREATE TABLE links (
@@ -72,6 +136,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             ref_eid TEXT NOT NULL,
             PRIMARY KEY (entity, eid, ref_field)
         ) WITHOUT ROWID""",
+        "CREATE INDEX links_by_ref ON links (ref_eid, ref_field, entity)",
+    ), postgresql=(
+        f"""CREATE TABLE links (
+            entity {_T} NOT NULL,
+            eid {_T} NOT NULL,
+            ref_field {_T} NOT NULL,
+            ref_eid {_T} NOT NULL,
+            PRIMARY KEY (entity, eid, ref_field)
+        )""",
         "CREATE INDEX links_by_ref ON links (ref_eid, ref_field, entity)",
     )),
     Migration(3, "content-addressed blobs", (
@@ -84,6 +157,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             created_at TEXT NOT NULL,
             verified_at TEXT
         )""",
+    ), postgresql=(
+        f"""CREATE TABLE blobs (
+            sha256 {_T} PRIMARY KEY,
+            size {_I} NOT NULL,
+            received {_I} NOT NULL DEFAULT 0,
+            status TEXT NOT NULL CHECK (status IN ('partial', 'verified')),
+            uploaded_by {_T},
+            created_at {_T} NOT NULL,
+            verified_at {_T}
+        )""",
     )),
     Migration(4, "sync log: one row per push or pull, with the device clock offset measured", (
         """CREATE TABLE sync_log (
@@ -95,6 +178,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             accepted INTEGER NOT NULL DEFAULT 0,
             rejected INTEGER NOT NULL DEFAULT 0,
             clock_offset_ms INTEGER
+        )""",
+        "CREATE INDEX sync_log_by_node ON sync_log (node, id)",
+    ), postgresql=(
+        f"""CREATE TABLE sync_log (
+            id {_I} GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+            node {_T} NOT NULL,
+            at {_T} NOT NULL,
+            kind TEXT NOT NULL,
+            ops {_I} NOT NULL,
+            accepted {_I} NOT NULL DEFAULT 0,
+            rejected {_I} NOT NULL DEFAULT 0,
+            clock_offset_ms {_I}
         )""",
         "CREATE INDEX sync_log_by_node ON sync_log (node, id)",
     )),
@@ -110,19 +205,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         "DROP TABLE links",
         "ALTER TABLE links_new RENAME TO links",
         "CREATE INDEX links_by_ref ON links (ref_eid, ref_field, entity)",
+    ), postgresql=(
+        "ALTER TABLE links DROP CONSTRAINT links_pkey",
+        "ALTER TABLE links ADD PRIMARY KEY (entity, eid, ref_field, ref_eid)",
     )),
 )
 
 
-def applied(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
+def applied(conn: Connection) -> list[tuple[int, str, str]]:
+    """The migrations recorded as applied: (version, name, when)."""
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-        "applied_at TEXT NOT NULL)"
+        f"CREATE TABLE IF NOT EXISTS schema_migrations (version {_I if conn.dialect == 'postgresql' else 'INTEGER'} "
+        "PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
     return conn.execute("SELECT version, name, applied_at FROM schema_migrations ORDER BY version").fetchall()
 
 
-def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[Migration]:
+def migrate(conn: Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[Migration]:
     """Apply the migrations not applied yet, in order; returns them. Call inside a transaction."""
     done = {version for version, _, _ in applied(conn)}
     versions = [m.version for m in migrations]
@@ -132,7 +231,7 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIO
     for migration in migrations:
         if migration.version in done:
             continue
-        for statement in migration.statements:
+        for statement in migration.for_dialect(conn.dialect):
             conn.execute(statement)
         conn.execute(
             "INSERT INTO schema_migrations VALUES (?, ?, ?)",

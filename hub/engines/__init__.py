@@ -88,6 +88,12 @@ class Scheduler:
             if self._stop.is_set():
                 return
             try:
-                run_all(self.store)
+                self.round()
             except Exception:  # a failing engine must not stop the others' next round
                 log.exception("engine round failed; retrying at the next tick")
+
+    def round(self) -> dict[str, int] | None:
+        """One round of every engine, unless another worker of this hub is running one (several
+        gunicorn workers on PostgreSQL): then this one skips it and returns None."""
+        with self.store.exclusive("engines") as mine:
+            return run_all(self.store) if mine else None
