@@ -1,14 +1,95 @@
-"""Fixtures for hub tests: a hub on a real SQLite file, its Flask test client, tokens, and a
-live hub serving HTTP on loopback."""
+"""Fixtures for hub tests: a hub on a real database, its Flask test client, tokens, and a live hub
+serving HTTP on loopback.
+
+Every test that builds a hub runs twice: on SQLite (``[sqlite]``) and on PostgreSQL
+(``[postgresql]``, the server on 127.0.0.1:5432). Tests give the hub a file path as always; on
+PostgreSQL each path a test names becomes a fresh schema of its own (the same path, the same
+schema, so reopening works), blobs stay beside the path, and the schemas are dropped when the
+test ends. A test that checks the SQLite file itself is listed in ``SQLITE_ONLY`` with the reason
+and runs once. tests/scenarios and tests/device_agent import the same two hooks.
+"""
 
 from __future__ import annotations
+
+import inspect
+from pathlib import Path
 
 import pytest
 
 from hub import auth
 from hub.app import create_app, store_of
+from hub.config import HubConfig
 from hub.server import start
 from sync.ops import INCR, SET
+
+from ..postgres.schemas import Schemas
+
+BACKENDS = ("sqlite", "postgresql")
+# Fixtures that build a hub: a test using one (or naming the hub's factories) runs on both backends.
+HUB_FIXTURES = frozenset({"app", "live_hub", "hub", "world"})
+HUB_FACTORIES = ("create_app", "HubStore", "HubConfig")
+# Tests about the SQLite file itself (its backup API, PRAGMA integrity_check, copying the file):
+# a PostgreSQL hub is backed up with pg_dump, and the refusal that says so is tested on its own.
+# Keys are test ids without parameters, or whole modules.
+SQLITE_ONLY: dict[str, str] = {
+    "tests/hub/engines/test_inventory_order.py": "clones the day's hub for each delivery order by copying its "
+                                                 "SQLite file with the backup API",
+    "tests/hub/test_admin.py::test_a_backup_taken_while_the_hub_writes_is_whole_and_holds_what_was_committed":
+        "SQLite's online backup API",
+    "tests/hub/test_admin.py::test_backup_then_restore_brings_the_hub_back_with_its_blobs": "SQLite's backup file",
+    "tests/hub/test_admin.py::test_restore_refuses_a_running_hub_and_keeps_the_replaced_file": "SQLite's backup file",
+    "tests/hub/test_admin.py::test_a_mistyped_database_path_is_not_turned_into_an_empty_hub":
+        "a path that names no SQLite file",
+}
+
+
+def _builds_a_hub(metafunc: pytest.Metafunc) -> bool:
+    if HUB_FIXTURES & set(metafunc.fixturenames):
+        return True
+    source = inspect.getsource(metafunc.module)
+    return any(name in source for name in HUB_FACTORIES)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames or not _builds_a_hub(metafunc):
+        return
+    nodeid = metafunc.definition.nodeid.split("[")[0]
+    if nodeid in SQLITE_ONLY or nodeid.split("::")[0] in SQLITE_ONLY:
+        metafunc.parametrize("backend", ["sqlite"], indirect=True)
+    elif metafunc.definition.get_closest_marker("postgresql_only"):
+        metafunc.parametrize("backend", ["postgresql"], indirect=True)
+    else:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def backend(request, monkeypatch):
+    """The hub's database for this test: ``sqlite`` (tests that build no hub run only so) or
+    ``postgresql``, where every hub the test configures with a file path gets a fresh schema."""
+    name = getattr(request, "param", "sqlite")
+    if name == "sqlite":
+        yield name
+        return
+    schemas = Schemas()
+    mapped: dict[Path, str] = {}
+    original = HubConfig.__post_init__
+
+    def on_postgresql(config: HubConfig) -> None:
+        original(config)
+        if isinstance(config.database, Path):
+            path = config.database.resolve()
+            if config.blob_dir is None:
+                config.blob_dir = path.parent / "blobs"
+            if path not in mapped:
+                mapped[path] = schemas.new()
+            config.database = mapped[path]
+
+    monkeypatch.setattr(HubConfig, "__post_init__", on_postgresql)
+    try:
+        yield name
+    finally:
+        monkeypatch.undo()
+        schemas.drop()
 
 # A fixed hub clock for tests that do not travel in time: 2026-11-27 09:00 UTC.
 NOW_MS = 1_795_770_000_000

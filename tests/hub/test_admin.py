@@ -371,3 +371,12 @@ def test_a_mistyped_database_path_is_not_turned_into_an_empty_hub(tmp_path):
         result = CliRunner().invoke(main, ["--db", str(missing), "admin", *args])
         assert result.exit_code == 1 and "no hub database" in result.output and "next:" in result.output, args
     assert not missing.exists()
+
+
+@pytest.mark.postgresql_only
+def test_backup_and_restore_of_a_postgresql_hub_point_to_its_own_tools(backend, seeded, tmp_path):
+    for args in (["backup", str(tmp_path / "hub.bak")], ["restore", str(tmp_path / "hub.bak"), "--force"]):
+        result = cli(seeded, *args)
+        assert result.exit_code == 1 and "runs on PostgreSQL" in result.output and "pg_dump" in result.output, args
+    assert not (tmp_path / "hub.bak").exists()
+    assert seeded.replica.entity("job", "job-1")  # nothing was harmed
