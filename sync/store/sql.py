@@ -19,6 +19,7 @@ falling back to the chunks only for ops that arrived out of order. ``registers``
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,8 +51,23 @@ _CONFLICT_COLUMNS = ("kind, entity, eid, field, op_node, op_counter, winner_node
 
 # Op chunks are compressed: JSON of field-service ops shrinks about five times at zstd level 1,
 # which costs a fraction of a microsecond an op and saves that much disk and WAL on every commit.
-_compress = zstandard.ZstdCompressor(level=1).compress
-_decompress = zstandard.ZstdDecompressor().decompress
+# A zstandard (de)compressor must not be used by two threads at once (the hub serves requests and
+# runs its engines on threads; a process may hold several replicas): each thread gets its own pair.
+_codecs = threading.local()
+
+
+def _compress(data: bytes) -> bytes:
+    compressor = getattr(_codecs, "compressor", None)
+    if compressor is None:
+        compressor = _codecs.compressor = zstandard.ZstdCompressor(level=1)
+    return compressor.compress(data)
+
+
+def _decompress(data: bytes) -> bytes:
+    decompressor = getattr(_codecs, "decompressor", None)
+    if decompressor is None:
+        decompressor = _codecs.decompressor = zstandard.ZstdDecompressor()
+    return decompressor.decompress(data)
 
 
 class StoreBusy(SyncError):

@@ -6,7 +6,7 @@ Every test that builds a hub runs twice: on SQLite (``[sqlite]``) and on Postgre
 PostgreSQL each path a test names becomes a fresh schema of its own (the same path, the same
 schema, so reopening works), blobs stay beside the path, and the schemas are dropped when the
 test ends. A test that checks the SQLite file itself is listed in ``SQLITE_ONLY`` with the reason
-and runs once. tests/scenarios and tests/device_agent import the same two hooks.
+and runs once; a test about PostgreSQL itself is marked ``postgresql_only``.
 """
 
 from __future__ import annotations
