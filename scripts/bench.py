@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import json
-import pstats
 import sqlite3
 import statistics
 import sys
@@ -37,6 +35,7 @@ for _path in (ROOT, ROOT / "scripts"):
 import bench_fleet as fleet_commands  # noqa: E402
 import bench_hub_commands as hub_commands  # noqa: E402
 import orjson  # noqa: E402
+from bench_hub import print_profile  # noqa: E402
 from workload import Workload, generate  # noqa: E402
 
 from sync.ops import Op  # noqa: E402
@@ -236,10 +235,7 @@ def profile_ingest(path: Path, ops: Sequence[Op], batch: int, now_ms: int, top: 
     profiler = cProfile.Profile()
     run = ingest_replica(path, ops, batch, now_ms, profiler)
     progress(f"sync: profiled ingest took {run.seconds:.1f} s")
-    for order in ("cumulative", "tottime"):
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(top)
-        print(out.getvalue(), file=sys.stderr, flush=True)
+    print_profile(profiler, top, "the replica's ingest")
 
 
 # -- the command line -----------------------------------------------------------------------------------

@@ -8,8 +8,11 @@ and the server do not share one interpreter's lock; databases are seeded in this
 
 from __future__ import annotations
 
+import cProfile
+import io
 import json
 import os
+import pstats
 import signal
 import sqlite3
 import statistics
@@ -45,6 +48,14 @@ def progress(message: str) -> None:
 
 def emit(record: dict[str, Any]) -> None:
     print(json.dumps(record), flush=True)
+
+
+def print_profile(profiler: cProfile.Profile, top: int, title: str) -> None:
+    """The top ``top`` functions by cumulative and by own time, to stderr."""
+    for order in ("cumulative", "tottime"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(top)
+        print(f"[bench] profile of {title}, by {order} time:{out.getvalue()}", file=sys.stderr, flush=True)
 
 
 def time_ordered_id(ms: int, sequence: int) -> str:
