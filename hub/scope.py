@@ -140,7 +140,7 @@ def _check_record(store: HubStore, device: Device, scope: Scope, op: Op) -> Reje
         return Rejection("action", "records are created whole and corrected by voids")
     parent_field, parents = ("ticket_id", scope.tickets) if op.entity == "ticket_comment" else ("job_id", scope.jobs)
     parent = op.value.get(parent_field) if isinstance(op.value, dict) else None
-    if parent not in parents:
+    if not _names_one_of(parent, parents):
         return Rejection(parent_field, f"{parent!r} is not a job or ticket this device works on")
     if op.entity == "part_usage":
         # Parts from another van are recorded (the technician is never blocked); the hub's
@@ -169,6 +169,12 @@ def _check_stock(store: HubStore, device: Device, scope: Scope, op: Op) -> Rejec
     if op.action == VOID:
         return _check_own_void(store, device, op)
     location = op.value.get("location_id") if isinstance(op.value, dict) else None
-    if op.action != APPEND or location not in scope.vans:
+    if op.action != APPEND or not _names_one_of(location, scope.vans):
         return Rejection("location_id", f"{location!r} is not this device's van")
     return None
+
+
+def _names_one_of(parent: object, ids: set[str]) -> bool:
+    """Whether a pushed record's parent id is one of ``ids``. A device may send any JSON there, and
+    a list or an object cannot even be looked up in a set (unhashable): it names nothing."""
+    return isinstance(parent, str) and parent in ids
