@@ -58,6 +58,10 @@ def dispatch(store: HubStore, data: dict[str, Any], eid: str) -> tuple[dict[str,
     with store.unit_of_work():
         order_id = data.get("work_order_id")
         order = office_records.view(store, "work_order", order_id) if isinstance(order_id, str) else None
+        if order is None and isinstance(order_id, str):
+            # Named before the job is validated: without its work order the job lacks a ticket
+            # too, and that would be reported instead of the id that is wrong.
+            office_records.check_references(store, {"work_order_id": order_id})
         if order is not None:
             if data.get("ticket_id", order["ticket_id"]) != order["ticket_id"]:
                 raise ApiError(400, "the request is not valid",
@@ -67,9 +71,7 @@ def dispatch(store: HubStore, data: dict[str, Any], eid: str) -> tuple[dict[str,
         if technician is not None and "van_id" not in data:
             data = {**data, "van_id": technician["van_id"]}
         record = office_records.validate("job", data)
-        if order is None:
-            office_records.check_references(store, {"work_order_id": record["work_order_id"]})
-        elif order["status"] in ("completed", "cancelled"):
+        if order is not None and order["status"] in ("completed", "cancelled"):
             raise ApiError(409, f"work order {order_id} is {order['status']}", [("work_order_id", "final")],
                            hint="open a new work order for further work")
         moves = [("work_order", record["work_order_id"], "released")]

@@ -355,9 +355,6 @@ def test_sql_in_a_checked_field_is_refused_by_name_and_stores_nothing(client, st
     assert tried > 20
 
 
-@pytest.mark.xfail(strict=True, reason="office_dispatch.dispatch takes the ticket from the work order; when the work "
-                                       "order does not exist it validates the job without one and names ticket_id "
-                                       "(missing) instead of the work_order_id that is wrong")
 def test_a_job_for_a_work_order_that_does_not_exist_names_it(client, store, office, seeded):
     answer = refused(client.post("/api/v1/jobs", json={"work_order_id": "wo-404", "technician_id": "tech-1"},
                                  headers=office), 400, "dispatch")
