@@ -25,6 +25,8 @@ from sync.ops import Op, from_wire, to_wire
 from sync.protocol import PROTOCOL_VERSION
 from sync.store import SqliteReplica
 
+from . import clock
+from .clock import Anchor, Elapsed, ElapsedReading, Estimate, no_elapsed, system_elapsed, wall_clock_ms
 from .transport import HttpTransport, HubRefused, HubTransport, with_retries
 
 VERSION = "0.1.0"
@@ -42,10 +44,6 @@ _AGENT_DDL = (
     "CREATE TABLE IF NOT EXISTS left_scope (entity TEXT NOT NULL, eid TEXT NOT NULL, at TEXT NOT NULL, "
     "PRIMARY KEY (entity, eid))",
 )
-
-
-def wall_clock_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class NotEnrolled(SyncError):
@@ -101,12 +99,16 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 class Agent:
     def __init__(self, home: Path, config: AgentConfig, transport: HubTransport | None = None,
-                 wall: Callable[[], int] = wall_clock_ms, sleep: Callable[[float], None] = time.sleep,
-                 attempts: int = 5) -> None:
+                 wall: Callable[[], int] | None = None, sleep: Callable[[float], None] = time.sleep,
+                 attempts: int = 5, elapsed: Elapsed | None = None) -> None:
+        """``wall`` and ``elapsed`` are the device's clocks (device_agent/clock.py), the system's
+        by default. An elapsed clock is comparable only with the wall clock it runs beside: a
+        caller bringing its own wall clock and no elapsed clock gets none."""
         self.home = home
         self.config = config
         self.transport = transport or HttpTransport(config.hub_url)
-        self.wall = wall
+        self.wall = wall or wall_clock_ms
+        self.elapsed = elapsed or (system_elapsed if wall is None else no_elapsed)
         self.sleep = sleep
         self.attempts = attempts
         self.replica = SqliteReplica.open(home / "device.db", config.node, REGISTRY)
@@ -139,7 +141,8 @@ class Agent:
         )
         config.write(home)
         agent = cls(home, config, transport=link, **kwargs)
-        agent._set_state("clock_offset_ms", int(reply["hub_now_ms"]) - agent.wall())
+        hub_now = int(reply["hub_now_ms"])
+        agent._clock_measured(hub_now, hub_now - agent.wall(), agent.elapsed())
         return agent
 
     def close(self) -> None:
@@ -161,8 +164,25 @@ class Agent:
 
     def now_ms(self) -> int:
         """The hub's time as this device best knows it: its own clock, corrected by the offset
-        measured at the last sync. Ops are stamped with it so a wrong tablet clock is harmless."""
-        return self.wall() + self.clock_offset_ms
+        measured at the last sync — unless the time elapsed since shows that clock was moved
+        (device_agent/clock.py). Ops are stamped with it so a wrong tablet clock is harmless."""
+        found = self.clock_estimate()
+        if found.anchor is not None:
+            self._set_state("clock_booted", found.anchor.dumps())
+        return found.now_ms
+
+    def clock_estimate(self) -> Estimate:
+        """The hub's time now, and by how much this device's clock was moved since the last sync."""
+        return clock.estimate(self.wall(), self.clock_offset_ms, self.elapsed(),
+                              Anchor.loads(self._state("clock_synced", None)),
+                              Anchor.loads(self._state("clock_booted", None)))
+
+    def _clock_measured(self, hub_now_ms: int, offset_ms: int, before: ElapsedReading) -> None:
+        """Keep what a sync measured: the wall clock's offset, and the hub's time on the elapsed clock."""
+        anchor = clock.at_sync(hub_now_ms, before, self.elapsed())
+        with self.replica.transaction():
+            self._set_state("clock_offset_ms", offset_ms)
+            self._set_state("clock_synced", anchor.dumps() if anchor else None)
 
     def device_time(self) -> str:
         """What this device's clock says, as recorded in business times (the hub corrects them)."""
@@ -222,6 +242,7 @@ class Agent:
                             attempts=self.attempts, sleep=self.sleep, on_retry=retried)
 
     def _hello(self, summary: SyncSummary) -> int:
+        before = self.elapsed()
         sent = self.wall()
         reply = self._call(summary, "POST", "/api/v1/sync/hello", json={
             "device_now_ms": sent, "clock_offset_ms": self._state("clock_offset_ms", None),
@@ -229,7 +250,7 @@ class Agent:
         received = self.wall()
         # NTP-style: the hub read its clock about halfway through the round trip.
         offset = int(reply["hub_now_ms"]) - (sent + received) // 2
-        self._set_state("clock_offset_ms", offset)
+        self._clock_measured(int(reply["hub_now_ms"]), offset, before)
         summary.clock_offset_ms = offset
         self._set_state("hub_has", int(reply["hub_has"]))
         return int(reply["hub_has"])
@@ -339,12 +360,14 @@ class Agent:
             for node, counter, field, reason, at in self.replica.conn.execute(
                 "SELECT node, counter, field, reason, at FROM hub_rejections ORDER BY counter")
         ]
+        estimate = self.clock_estimate()
         return {
             "node": self.config.node, "device": self.config.device_name, "kind": self.config.kind,
             "technician_id": self.config.technician_id, "van_id": self.config.van_id, "hub": self.config.hub_url,
             "recorded_ops": mine, "pending_ops": max(0, mine - hub_has), "pending_blobs": pending_blobs[0],
             "pending_blob_bytes": pending_blobs[1], "last_sync_at": self._state("last_sync_at", None),
-            "clock_offset_ms": self.clock_offset_ms, "conflicts": len(self.replica.conflicts()),
+            "clock_offset_ms": self.clock_offset_ms, "clock_jump_ms": estimate.jump_ms, "clock_note": estimate.note,
+            "conflicts": len(self.replica.conflicts()),
             "refused_by_hub": rejections,
         }
 

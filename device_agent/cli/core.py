@@ -108,6 +108,8 @@ def status(ctx: click.Context) -> None:
             f"{state['pending_blobs']} photo(s) ({state['pending_blob_bytes']} bytes)\n"
             f"last sync: {state['last_sync_at'] or 'never'}; clock offset to hub: {state['clock_offset_ms']} ms; "
             f"conflicts kept: {state['conflicts']}")
+    if state["clock_note"]:
+        text += f"\n{state['clock_note']}"
     for refusal in state["refused_by_hub"]:
         text += f"\nrefused by the hub: {refusal['id']} — {refusal['field']}: {refusal['reason']}"
     emit(ctx, state, text)
