@@ -325,15 +325,23 @@ class Agent:
 
     def _pull(self, summary: SyncSummary, progress: Progress | None) -> None:
         cursor = int(self._state("cursor", 0))
+        # The offer id of the last reply committed here: echoed, it is what tells the hub that
+        # this device holds what that reply carried (a hub that predates offer ids sends none).
+        offer = self._state("pull_offer", None)
         while True:
-            reply = self._call(summary, "POST", "/api/v1/sync/pull", json={"cursor": cursor, "limit": PULL_BATCH})
+            request: dict[str, Any] = {"cursor": cursor, "limit": PULL_BATCH}
+            if offer is not None:
+                request["ack"] = int(offer)
+            reply = self._call(summary, "POST", "/api/v1/sync/pull", json=request)
             ops = [from_wire(raw) for raw in reply["ops"]]
             with self.replica.transaction():
-                # The ops and the cursor that follows them commit together: a crash between
-                # the two can never skip ops.
+                # The ops, the cursor that follows them and the reply's offer id commit together:
+                # a crash between them can never skip ops nor acknowledge what was not kept.
                 self.replica.ingest(ops, self.now_ms())
                 cursor = int(reply["cursor"])
                 self._set_state("cursor", cursor)
+                offer = reply.get("offer")
+                self._set_state("pull_offer", offer)
                 # An entity the hub sends again is back in scope (a job reassigned back to us);
                 # one the hub says has left is hidden until then.
                 self.replica.conn.executemany("DELETE FROM left_scope WHERE entity = ? AND eid = ?",

@@ -53,9 +53,10 @@ class Device:
     acked_scope: str | None
     offered_cursor: int | None
     offered_scope: str | None
+    offer_id: int  # the id of the last pull reply offered; the device's next pull echoes it once committed
 
     COLUMNS = ("node, name, kind, technician_id, van_id, revoked_at, clock_offset_ms, acked_cursor, acked_scope, "
-               "offered_cursor, offered_scope")
+               "offered_cursor, offered_scope, offer_id")
 
 
 def create_enrolment_code(store: HubStore, kind: str, subject_id: str, name: str) -> str:

@@ -5,6 +5,11 @@ own node (else the whole batch is refused: 403, nothing stored); ops outside wha
 change are kept in quarantine with the reason and reported back, the rest are merged in one
 transaction. Pulls return ops since the device's cursor, filtered to its scope; when entities
 enter its scope (a job assigned to it) their history comes first.
+
+Each pull reply carries an offer id; the device echoes (``ack``) the id of the last reply it
+committed, and only that echo tells the hub the device now holds what the reply offered. The
+cursor cannot say it: a history page leaves the cursor where it was, so a pull retried after a
+lost history reply comes with the very cursor that was offered.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class PushSchema(Schema):
 class PullSchema(Schema):
     cursor = fields.Integer(required=True, validate=validate.Range(min=0))
     limit = fields.Integer(load_default=1000, validate=validate.Range(1, MAX_BATCH))
+    # The offer id of the last reply the device committed (None: an agent that predates offer ids).
+    ack = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
 
 
 def _json_body(schema: Schema) -> dict[str, Any]:
@@ -147,7 +154,7 @@ def pull():
     store = current_store()
     # One consistent view, beside writers (on PostgreSQL several workers serve pulls at once).
     with store.snapshot():
-        reply = _pull(store, g.device, data["cursor"], data["limit"])
+        reply = _pull(store, g.device, data["cursor"], data["limit"], data["ack"])
         store.conn.execute(
             "INSERT INTO sync_log (node, at, kind, ops, clock_offset_ms) VALUES (?,?,?,?,?)",
             (g.device.node, store.now_iso(), "pull", len(reply["ops"]), g.device.clock_offset_ms),
@@ -159,10 +166,21 @@ def pull():
     return jsonify(reply)
 
 
-def _pull(store: HubStore, device: Device, cursor: int, limit: int) -> dict[str, Any]:
+def _acknowledges(device: Device, cursor: int, ack: int | None) -> bool:
+    """Whether this pull says the device committed our last reply (and holds what it offered)."""
+    if device.offered_cursor is None or cursor != device.offered_cursor:
+        return False
+    # An agent that sends no ack predates offer ids: the cursor is all it says, as it always was
+    # (a pull retried after a lost history reply reads as an ack; such an agent should upgrade).
+    return ack is None or ack == device.offer_id
+
+
+def _pull(store: HubStore, device: Device, cursor: int, limit: int, ack: int | None = None) -> dict[str, Any]:
     replica = store.replica
-    if device.offered_cursor is not None and cursor == device.offered_cursor:
-        # The device got our last reply: what we offered is what it holds now.
+    # Read again inside the snapshot: the offer this pull answers must be the one it updates.
+    device = get_device(store, device.node)
+    if _acknowledges(device, cursor, ack):
+        # The device committed our last reply: what we offered is what it holds now.
         store.conn.execute(
             "UPDATE devices SET acked_cursor = offered_cursor, acked_scope = offered_scope WHERE node = ?",
             (device.node,),
@@ -192,10 +210,10 @@ def _pull(store: HubStore, device: Device, cursor: int, limit: int) -> dict[str,
         ops.extend(op for op in window if op.node != device.node
                    and (scope.contains(op.entity, op.eid) or held.contains(op.entity, op.eid)))
     left = sorted(held.entities - scope.entities)
-    _offer(store, device, next_cursor, scope)
     return {
         "ok": True, "ops": [to_wire(op) for op in ops], "cursor": next_cursor, "more": next_cursor < end,
         "left_scope": [list(e) for e in left], "history": False, "hub_now_ms": store.now_ms(),
+        "offer": _offer(store, device, next_cursor, scope),
     }
 
 
@@ -227,14 +245,17 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
     # A device that held nothing now has the current state of everything in its scope: the log
     # before this moment has nothing more to give it, so its cursor jumps to the end.
     next_cursor = max(cursor, replica.log_end()) if not held.entities and not held.types else cursor
-    _offer(store, device, next_cursor, offered)
     return {
         "ok": True, "ops": [to_wire(op) for op in ops], "cursor": next_cursor, "more": True, "left_scope": [],
-        "history": True, "hub_now_ms": store.now_ms(),
+        "history": True, "hub_now_ms": store.now_ms(), "offer": _offer(store, device, next_cursor, offered),
     }
 
 
-def _offer(store: HubStore, device: Device, cursor: int, scope: Scope) -> None:
+def _offer(store: HubStore, device: Device, cursor: int, scope: Scope) -> int:
+    """Record what this reply offers the device; returns the reply's offer id."""
+    offer_id = device.offer_id + 1
     store.conn.execute(
-        "UPDATE devices SET offered_cursor = ?, offered_scope = ? WHERE node = ?", (cursor, scope.dumps(), device.node)
+        "UPDATE devices SET offered_cursor = ?, offered_scope = ?, offer_id = ? WHERE node = ?",
+        (cursor, scope.dumps(), offer_id, device.node),
     )
+    return offer_id

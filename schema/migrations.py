@@ -209,6 +209,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE links DROP CONSTRAINT links_pkey",
         "ALTER TABLE links ADD PRIMARY KEY (entity, eid, ref_field, ref_eid)",
     )),
+    # A pull reply is acknowledged by the device echoing its id in its next pull: a history page
+    # leaves the cursor where it was, so the cursor alone cannot tell a retry from an ack.
+    Migration(6, "devices: the id of the last pull reply offered", (
+        "ALTER TABLE devices ADD COLUMN offer_id INTEGER NOT NULL DEFAULT 0",
+    ), postgresql=(
+        f"ALTER TABLE devices ADD COLUMN offer_id {_I} NOT NULL DEFAULT 0",
+    )),
 )
 
 

@@ -37,9 +37,6 @@ HEAL_ROUNDS = 12
 # Weaknesses the simulation found that are reported but not fixed yet, each with the fault it
 # needs; with ``Settings.spare_known_bugs`` the network never injects that fault.
 KNOWN_BUGS = {
-    "lost-history-reply": "a pull reply carrying entities that entered the device's scope (history) is lost; "
-                          "the hub takes the retried pull, sent from the same cursor, for an acknowledgement "
-                          "and never sends those entities again (hub/sync_api.py _pull / _send_history)",
     "clock-jump-ahead": "a tablet's clock is set forward by more than the hub's bound (5 min) after its last "
                         "sync: what it records is stamped with the stale offset and quarantined at the hub for "
                         "good, and its HLC carries the jump, so what it records after the next sync is "
@@ -52,14 +49,6 @@ KNOWN_BUGS = {
                                  "members the hub removed, e.g. a crew member (hub/sync_api.py _send_history with "
                                  "the kinds' history(); tolerated by the checks, no fault to avoid)",
 }
-
-
-def spare_known_bugs(method: str, path: str, reply: dict[str, Any] | None) -> bool:
-    """What the network must not disturb while the bugs it would trigger are open (KNOWN_BUGS):
-    a pull held back and delivered late, or delivered twice, has a reply that goes nowhere, so
-    pulls are never held back or duplicated; and a reply carrying history is never lost. (Devices
-    do not die while ingesting one either.)"""
-    return path == "/api/v1/sync/pull" and (reply is None or bool(reply.get("history")))
 
 
 @dataclass(frozen=True)
@@ -109,8 +98,6 @@ class World:
         self.clock = SimClock()
         self.hub = SimHub(self.folder / "hub", self.clock)
         self.network = Network(random.Random(self.rng.getrandbits(64)), log=self.log_fault)
-        if self.settings.spare_known_bugs:
-            self.network.spare = spare_known_bugs
         self.office = Office(self.hub, self.rng)
         self.devices: list[SimDevice] = []
 
@@ -139,7 +126,6 @@ class World:
             kind, subject = ("technician", business.technicians[index]) if tablet else ("van", business.vans[0])
             name = f"tablet-{index + 1}" if tablet else "van-terminal"
             device = SimDevice(name, kind, subject, self.folder / name, self.clock, skew, self.hub, self.network)
-            device.spare_history = self.settings.spare_known_bugs
             device.enrol(auth.create_enrolment_code(self.hub.store, kind, subject, name))
             self.devices.append(device)
             self.log(f"{name}: enrolled as {device.node} ({kind} {subject}), clock skew {skew} ms")

@@ -1,8 +1,8 @@
-"""Bugs the fault simulation found that are reported and not fixed yet (``runner.KNOWN_BUGS``),
-each as its smallest reproduction. They are strict expected failures: the day one is fixed its
-test passes, pytest reports XPASS as a failure, and whoever fixed it removes the mark here and
-the entry in KNOWN_BUGS — so the simulation injects that fault again
-(``python scripts/simulate.py --no-spare`` injects them all today)."""
+"""Bugs the fault simulation found, each as its smallest reproduction. Those reported and not
+fixed yet (``runner.KNOWN_BUGS``) are strict expected failures: the day one is fixed its test
+passes, pytest reports XPASS as a failure, and whoever fixed it removes the mark here and the
+entry in KNOWN_BUGS — so the simulation injects that fault again (``python scripts/simulate.py
+--no-spare`` injects them all today). Those fixed stay here as plain tests that keep them fixed."""
 
 from __future__ import annotations
 
@@ -29,19 +29,23 @@ def hub(tmp_path):
     store_of(app).close()
 
 
-def pull(client, token, cursor):
-    """Pull until the hub has nothing more; returns (ops, cursor)."""
+def pull(client, token, cursor, ack):
+    """Pull until the hub has nothing more, acknowledging each reply as the agent does; returns
+    (ops, cursor, the last reply's offer id)."""
     ops = []
     while True:
-        reply = client.post("/api/v1/sync/pull", json={"cursor": cursor, "limit": 1000},
-                            headers={"Authorization": f"Bearer {token}"}).json
+        reply = pull_once(client, token, cursor, ack)
         ops += reply["ops"]
-        cursor = reply["cursor"]
+        cursor, ack = reply["cursor"], reply["offer"]
         if not reply["more"]:
-            return ops, cursor
+            return ops, cursor, ack
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["lost-history-reply"])
+def pull_once(client, token, cursor, ack):
+    return client.post("/api/v1/sync/pull", json={"cursor": cursor, "limit": 1000, "ack": ack},
+                       headers={"Authorization": f"Bearer {token}"}).json
+
+
 def test_a_job_reassigned_to_a_tablet_arrives_whole_even_when_the_first_reply_is_lost(hub):
     store = store_of(hub)
     # A job dispatched earlier to another technician, then reassigned to tech-1's tablet.
@@ -50,13 +54,12 @@ def test_a_job_reassigned_to_a_tablet_arrives_whole_even_when_the_first_reply_is
                  ("job", "job-2", SET, "ticket_id", "tkt-2"), ("job", "job-2", SET, "technician_id", "tech-9")])
     _, token = auth.enrol(store, auth.create_enrolment_code(store, "technician", "tech-1", "tablet"), "tablet", "t")
     client = hub.test_client()
-    _, cursor = pull(client, token, 0)
+    _, cursor, ack = pull(client, token, 0, None)
     store.write([("job", "job-2", SET, "technician_id", "tech-1")])
     # The hub sends job-2's history; the reply is lost on the way (or the tablet dies before
-    # committing it). The tablet asks again from the cursor it holds.
-    client.post("/api/v1/sync/pull", json={"cursor": cursor, "limit": 1000},
-                headers={"Authorization": f"Bearer {token}"})
-    ops, _ = pull(client, token, cursor)
+    # committing it). The tablet asks again from the cursor and the offer it holds.
+    assert pull_once(client, token, cursor, ack)["history"]
+    ops, _, _ = pull(client, token, cursor, ack)
     received = {(op[3], op[4], op[6]) for op in ops}
     assert ("job", "job-2", "work_order_id") in received
     assert {("work_order", "wo-2", "ticket_id"), ("ticket", "tkt-2", "title")} <= received

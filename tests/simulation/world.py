@@ -208,25 +208,6 @@ class HubLink:
         pass
 
 
-class ReplyWatch:
-    """The agent's side of its link: notes whether the last pull reply it received carried history."""
-
-    def __init__(self, device: SimDevice, inner: HubTransport) -> None:
-        self.device = device
-        self.inner = inner
-
-    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        reply = self.inner.call(method, path, **kwargs)
-        if path == "/api/v1/sync/pull":
-            self.device.pulled_history = bool(reply.get("history"))
-        return reply
-
-    def close(self) -> None:
-        close = getattr(self.inner, "close", None)
-        if close:
-            close()
-
-
 # -- a device ----------------------------------------------------------------------------------------
 def no_sleep(_seconds: float) -> None:
     """Backoff between retries takes no simulated time: the schedule decides when time passes."""
@@ -250,9 +231,6 @@ class SimDevice:
         self.agent: Agent | None = None
         self.ledger: dict[int, Op] = {}  # counter -> op, every op recorded on this device
         self.crash_after: int | None = None  # crash at this many more ingest transactions
-        self.spare_history = False  # never die while ingesting a history reply (a known bug)
-        self.pulled_history = False  # whether the last pull reply the agent got carried history
-        self._syncing = False
         self.restarts = 0
         self.crashes = 0
         self.scratch = home.parent / f"{name}-files"
@@ -262,7 +240,7 @@ class SimDevice:
         return self.clock.ms + self.skew_ms
 
     def _link(self) -> HubTransport:
-        return ReplyWatch(self, self.network.link(HubLink(self.hub, self), self.name))
+        return self.network.link(HubLink(self.hub, self), self.name)
 
     def enrol(self, code: str) -> None:
         agent = Agent.enrol(self.home, "inprocess://hub", code, device_name=self.name, transport=self._link(),
@@ -289,7 +267,7 @@ class SimDevice:
     def _crash_point(self, *_: Any) -> None:
         # Armed, the device dies in its next transaction that folds ops in: a pull's, or the one
         # recording a command (which then was never reported recorded).
-        if self.crash_after is not None and not (self._syncing and self.spare_history and self.pulled_history):
+        if self.crash_after is not None:
             self.crash_after -= 1
             if self.crash_after <= 0:
                 self.crash_after = None
@@ -298,11 +276,7 @@ class SimDevice:
     def sync(self) -> Any:
         """One sync; returns its summary. Network failures and crashes propagate to the caller."""
         assert self.agent is not None
-        self._syncing = True
-        try:
-            return self.agent.sync()
-        finally:
-            self._syncing = False
+        return self.agent.sync()
 
     def restart(self) -> None:
         """Close the agent and open it again from its home folder."""

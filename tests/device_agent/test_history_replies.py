@@ -1,0 +1,51 @@
+"""Jobs that come onto a tablet arrive whole and as the hub has them, whatever happens to the
+reply that carries them: lost on the way, or the job changed at the hub while it was away."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from device_agent import Agent
+from device_agent.transport import HttpTransport, HubUnreachable
+from device_agent.views import my_jobs
+from hub.app import store_of
+from sync.ops import SET
+
+
+class LosesHistoryReplies:
+    """A link that loses the first ``count`` pull replies carrying history, after the hub has
+    processed the pull (a connection cut on the way back)."""
+
+    def __init__(self, url: str, count: int) -> None:
+        self.inner = HttpTransport(url)
+        self.count = count
+
+    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        reply = self.inner.call(method, path, **kwargs)
+        if path == "/api/v1/sync/pull" and reply.get("history") and self.count > 0:
+            self.count -= 1
+            raise HubUnreachable("the reply was lost on the way back (test)")
+        return reply
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_job_assigned_while_the_reply_carrying_it_is_lost_still_arrives_whole(hub, code, tmp_path):
+    store = store_of(hub.app)
+    store.write([("ticket", "tkt-2", SET, "customer_id", "cust-1"), ("ticket", "tkt-2", SET, "title", "Leak"),
+                 ("work_order", "wo-2", SET, "ticket_id", "tkt-2"), ("job", "job-2", SET, "work_order_id", "wo-2"),
+                 ("job", "job-2", SET, "ticket_id", "tkt-2"), ("job", "job-2", SET, "technician_id", "tech-9")])
+    link = LosesHistoryReplies(hub.url, count=0)
+    agent = Agent.enrol(tmp_path / "tablet", hub.url, code(), transport=link, sleep=lambda _s: None)
+    try:
+        agent.sync()
+        store.write([("job", "job-2", SET, "technician_id", "tech-1")])
+        link.count = 2  # the first two replies bringing job-2 never reach the tablet
+        summary = agent.sync()
+        assert summary.retries == 2
+        assert [job["id"] for job in my_jobs(agent)] == ["job-1", "job-2"]
+        assert agent.replica.entity("ticket", "tkt-2")["title"] == "Leak"
+        assert agent.replica.entity("work_order", "wo-2")["ticket_id"] == "tkt-2"
+    finally:
+        agent.close()
