@@ -114,5 +114,10 @@ def build_registry(schema_classes: Iterable[type[EntitySchema]]) -> Registry:
 
 
 def load(schema_class: type[EntitySchema], data: Any, *, partial: bool = False) -> dict[str, Any]:
-    """Validate a whole record at an edge; raises ValidationError with per-field messages."""
-    return schema_class().load(data, partial=partial)
+    """Validate a whole record at an edge; raises ValidationError with per-field messages.
+
+    ``partial`` (an edit) lets the record's own fields be left out, but a nested record that is
+    sent must be whole: it replaces the one held, and a field missing from it would be lost."""
+    schema = schema_class()
+    # marshmallow's partial=True reaches into nested schemas; naming the top-level fields does not.
+    return schema.load(data, partial=tuple(schema.fields) if partial else False)

@@ -176,20 +176,11 @@ def huge_integer(value: Any) -> bool:
     return isinstance(value, int) and not -(1 << 63) <= value < 1 << 63
 
 
-def nested_records(body: Any) -> bool:
-    """Whether a body holds a record inside a field (an object, or a list of objects)."""
-    return isinstance(body, dict) and any(
-        isinstance(value, dict) or (isinstance(value, list) and any(isinstance(item, dict) for item in value))
-        for value in body.values())
-
-
 # Bugs found by this fuzzing and not fixed yet, each pinned by a strict xfail test below: a case
 # they explain is set aside (hypothesis ``reject``) instead of failing the walk. Remove the entry
 # when its test starts passing. (status, method, predicate on the case, the test that pins it)
-NESTED = "test_an_edit_with_a_nested_record_missing_a_field_is_a_400"
 HUGE = "test_an_integer_beyond_64_bits_is_a_400_not_a_500"
 KNOWN_BUGS = [
-    (500, "PATCH", lambda case: nested_records(case.body), NESTED),
     (500, "POST", lambda case: huge_integer(case.body), HUGE),
     (500, "PATCH", lambda case: huge_integer(case.body), HUGE),
 ]
@@ -396,22 +387,28 @@ def test_well_formed_pushes_of_any_content_never_fail_the_hub(client, store, off
 
 
 # -- the bugs the walk found, one test each ---------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="office_records.validate(partial=True) lets marshmallow's partial reach nested "
-                                       "schemas, so a nested record missing a required field passes the edge and the "
-                                       "replica's own validator raises InvalidOp inside the request: 500")
-@pytest.mark.parametrize("collection, body", [
-    ("checklist_templates", {"steps": [{"text": "Isolate the unit"}]}),
-    ("parts_kits", {"lines": [{"sku": "CAP-45"}]}),
-    ("sla_policies", {"targets": {"Low": {"response_min": 60}}}),
-    ("contracts", {"rates": {"overtime_rate": "90.00"}}),
+@pytest.mark.parametrize("collection, body, missing", [
+    ("checklist_templates", {"steps": [{"text": "Isolate the unit"}]}, "steps.0.step_id"),
+    ("parts_kits", {"lines": [{"sku": "CAP-45"}]}, "lines.0.qty"),
+    ("sla_policies", {"targets": {"Low": {"response_min": 60}}}, "targets.Low.resolution_min"),
+    ("contracts", {"rates": {"overtime_rate": "90.00"}}, "rates.labour_rate"),
 ])
-def test_an_edit_with_a_nested_record_missing_a_field_is_a_400(client, store, world, collection, body):
+def test_an_edit_with_a_nested_record_missing_a_field_is_a_400(client, store, world, collection, body, missing):
     _, known = world
     before = snapshot(store)
     reply = client.patch(f"/api/v1/{collection}/{known[collection]}", json=body, headers=world[0]["office"])
     assert reply.status_code == 400, reply.get_json()
     assert_error_shape(reply, f"PATCH {collection}")
+    assert missing in [error["field"] for error in reply.get_json()["errors"]]
     assert snapshot(store) == before
+
+
+def test_an_edit_leaves_out_the_fields_it_does_not_change(client, store, world):
+    _, known = world
+    reply = client.patch(f"/api/v1/contracts/{known['contracts']}", json={"title": "Renamed"},
+                         headers=world[0]["office"])
+    assert reply.status_code == 200, reply.get_json()
+    assert reply.get_json()["data"]["rates"]["labour_rate"] == "60.00"
 
 
 def hub_now_hlc(client, headers) -> int:
