@@ -17,6 +17,8 @@ from typing import Any
 from flask import Blueprint, Flask, request
 from marshmallow import Schema, fields, validate
 
+from schema.resources import ItemSchema
+
 from . import office_dispatch, office_portal, office_records, office_tickets, openapi
 from .auth import current_store
 from .errors import ApiError
@@ -53,11 +55,16 @@ class Resource:
     fixed: frozenset[str] = frozenset()  # fields set at creation that PATCH may not change
     fixed_hint: str = ""
     check_edit: EditCheck | None = None
+    create_body: type[Schema] | None = None  # what POST takes, when it is not just the entity's schema
 
 
 class SkuSchema(Schema):
     sku = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                                                                 error="1-64 letters, digits, '.', '_' or '-'"))
+
+
+class NewItemSchema(SkuSchema, ItemSchema):
+    """An item as created: the SKU that names it, and its fields."""
 
 
 def create_item(store: HubStore, data: dict[str, Any], _eid: str) -> tuple[dict[str, Any], list[str]]:
@@ -84,7 +91,7 @@ RESOURCES = (
              "assign with POST /api/v1/jobs/<id>/assign, or /unassign"),
     Resource("technician", "technicians", MANAGE),
     Resource("stock_location", "stock_locations", MANAGE, fixed=frozenset({"kind"})),
-    Resource("item", "items", MANAGE, create_item),
+    Resource("item", "items", MANAGE, create_item, create_body=NewItemSchema),
     Resource("checklist_template", "checklist_templates", MANAGE),
     Resource("parts_kit", "parts_kits", MANAGE, fixed=frozenset({"from_location_id", "to_location_id"})),
 )
@@ -143,7 +150,8 @@ def _add_resource(resource: Resource) -> None:
          {"summary": f"List {noun} records, filtered", "query": [*sorted(filters), "after", "limit"],
           "response": [schema_name]}),
         (base, "POST", f"create_{entity}", create_record, resource.edit,
-         {"summary": f"Create a {noun}", "body": schema_name, "response": schema_name, "status": 201}),
+         {"summary": f"Create a {noun}", "body": resource.create_body or schema_name, "response": schema_name,
+          "status": 201}),
         (f"{base}/<eid>", "GET", f"read_{entity}", read_record, READ,
          {"summary": f"Read one {noun} (merged view, with its conflicts)", "response": schema_name}),
         (f"{base}/<eid>", "PATCH", f"edit_{entity}", edit_record, resource.edit,
