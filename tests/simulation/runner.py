@@ -37,11 +37,13 @@ HEAL_ROUNDS = 12
 # Weaknesses the simulation found that are reported but not fixed yet, each with the fault it
 # needs; with ``Settings.spare_known_bugs`` the network never injects that fault.
 KNOWN_BUGS = {
-    "clock-jump-ahead": "a tablet's clock is set forward by more than the hub's bound (5 min) after its last "
-                        "sync: what it records is stamped with the stale offset and quarantined at the hub for "
-                        "good, and its HLC carries the jump, so what it records after the next sync is "
-                        "quarantined too until the hub's clock catches up — for ever if it was set to 2099 "
-                        "(device_agent/agent.py now_ms; nothing releases such ops from quarantine)",
+    "clock-jump-ahead-then-reboot": "a tablet's clock is set forward by more than the hub's bound (5 min) but "
+                                    "less than four days after its last sync, and the tablet reboots before the "
+                                    "next: in the new boot nothing tells the jump from time that passed, what it "
+                                    "records is stamped ahead and quarantined at the hub for good, and its HLC "
+                                    "carries the jump into what it records after the next sync until the hub's "
+                                    "clock catches up (device_agent/clock.py; nothing releases such ops from "
+                                    "quarantine). Spared: such a device restarts its agent but does not reboot",
     "stale-state-after-reentry": "an entity leaves a device's scope, changes while out (the device's cursor "
                                  "passing those changes) and comes back: its history carries only the current "
                                  "state — an lww field's heads, a set's live tags — so what the device held is "
@@ -170,9 +172,14 @@ class World:
                 self.network.offline.add(device.name)
                 self.log(f"{device.name}: offline")
         elif kind == "device_restart":
-            self.faults[kind] += 1
-            device.restart()
-            self.log(f"{device.name}: restarted")
+            # The agent's process, or — half the time — the whole device: a new boot, whose
+            # elapsed clock knows nothing of the last sync.
+            reboot = self.rng.random() < 0.5
+            if reboot and self.settings.spare_known_bugs:
+                reboot = device.clock_ahead_ms() <= self.hub.store.config.max_ahead_ms  # clock-jump-ahead-then-reboot
+            self.faults["device_reboot" if reboot else kind] += 1
+            (device.reboot if reboot else device.restart)()
+            self.log(f"{device.name}: {'rebooted' if reboot else 'restarted'}")
             self.check_durable(device)
         elif kind == "device_crash":
             # Armed now, counted when it happens: inside a pull of this sync, or of a later one, or
@@ -188,10 +195,9 @@ class World:
             self.hub.crash_after = self.rng.randint(1, 4)
             self.log(f"hub: will die inside ingest transaction {self.hub.crash_after}")
         else:
-            # Someone sets the device's clock: back by up to a day, or — unless the known bug is
-            # spared — forward by up to a day.
+            # Someone sets the device's clock, back or forward by up to a day.
             self.faults[kind] += 1
-            jump = self.rng.randint(-DAY_MS, 0 if self.settings.spare_known_bugs else DAY_MS)
+            jump = self.rng.randint(-DAY_MS, DAY_MS)
             device.skew_ms += jump
             self.log(f"{device.name}: clock set {jump:+} ms (skew now {device.skew_ms} ms)")
 

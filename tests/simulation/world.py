@@ -233,23 +233,36 @@ class SimDevice:
         self.crash_after: int | None = None  # crash at this many more ingest transactions
         self.restarts = 0
         self.crashes = 0
+        self.boots = 1
+        self.booted_at = clock.ms
         self.scratch = home.parent / f"{name}-files"
         self.scratch.mkdir(parents=True, exist_ok=True)
 
     def wall(self) -> int:
         return self.clock.ms + self.skew_ms
 
+    def elapsed(self) -> tuple[str, int]:
+        """This boot, and the time since it on the simulated clock, which nobody sets."""
+        return f"{self.name}-boot-{self.boots}", self.clock.ms - self.booted_at
+
+    def clock_ahead_ms(self) -> int:
+        """How far ahead of the hub's time the device's wall clock, corrected by the offset of its
+        last sync, is now: what a reboot would leave the agent believing."""
+        assert self.agent is not None
+        return self.skew_ms + self.agent.clock_offset_ms
+
     def _link(self) -> HubTransport:
         return self.network.link(HubLink(self.hub, self), self.name)
 
     def enrol(self, code: str) -> None:
         agent = Agent.enrol(self.home, "inprocess://hub", code, device_name=self.name, transport=self._link(),
-                            wall=self.wall, sleep=no_sleep)
+                            wall=self.wall, elapsed=self.elapsed, sleep=no_sleep)
         self.node = agent.config.node
         self._adopt(agent)
 
     def open(self) -> None:
-        self._adopt(Agent.open(self.home, transport=self._link(), wall=self.wall, sleep=no_sleep))
+        self._adopt(Agent.open(self.home, transport=self._link(), wall=self.wall, elapsed=self.elapsed,
+                               sleep=no_sleep))
 
     def _adopt(self, agent: Agent) -> None:
         self.agent = agent
@@ -284,6 +297,12 @@ class SimDevice:
         self.agent.close()
         self.restarts += 1
         self.open()
+
+    def reboot(self) -> None:
+        """Restart the whole device: a new boot, its elapsed clock counting from zero again."""
+        self.boots += 1
+        self.booted_at = self.clock.ms
+        self.restart()
 
     def crashed(self) -> None:
         self.crashes += 1
