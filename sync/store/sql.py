@@ -19,11 +19,13 @@ falling back to the chunks only for ops that arrived out of order. ``registers``
 from __future__ import annotations
 
 import dataclasses
+import random
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 import orjson
 import zstandard
@@ -43,6 +45,15 @@ LOAD_CHUNK = 300
 CURSOR_BITS = 16
 # Chunks read per query where a scan may stop early or run long.
 PAGE = 256
+# Decoded chunks kept between reads, counted in ops (about a kilobyte each once decoded): enough
+# for the history of a 100,000-record scope, which a bootstrap reads page after page.
+CHUNK_CACHE_OPS = 131_072
+# The counters of chunks holding ops that arrived out of order (a device's history pulls), kept to
+# answer "is this op held" without decoding the chunk again; a few dozen bytes each.
+CHUNK_CACHE_COUNTERS = 1 << 20
+# Chunks read per query when looking up one counter: a node's chunks seldom overlap, so the
+# first few by highest counter at or above it hold it.
+CHUNKS_PER_LOOKUP = 8
 
 # Kinds whose registers never hold a conflict: their rows in ``conflicts`` need no upkeep.
 _NEVER_CONFLICTED = frozenset({"counter", "set", "tombstone"})
@@ -94,13 +105,74 @@ def encode_chunk(ops: Sequence[Op]) -> bytes:
     return _compress(orjson.dumps([op[1:] for op in ops], default=tuple))
 
 
+# Op and OpId built without NamedTuple's Python-level __new__: a bootstrap decodes every op it sends.
+_new_op = partial(tuple.__new__, Op)
+_new_op_id = partial(tuple.__new__, OpId)
+
+
 def decode_chunk(node: str, body: bytes) -> list[Op]:
     """The ops of a chunk body written by :func:`encode_chunk` for ``node``."""
     return [
-        Op(node, counter, hlc, entity, eid, action, field, value,
-           tuple(OpId(r[0], r[1]) for r in refs) if refs else ())
+        _new_op((node, counter, hlc, entity, eid, action, field, value,
+                 tuple([_new_op_id(r) for r in refs]) if refs else ()))
         for counter, hlc, entity, eid, action, field, value, refs in orjson.loads(_decompress(body))
     ]
+
+
+def _ops_by_counter(node: str, body: bytes) -> dict[int, Op]:
+    return {op.counter: op for op in decode_chunk(node, body)}
+
+
+def chunk_counters(body: bytes) -> frozenset[int]:
+    """The counters of the ops in a chunk body."""
+    return frozenset(row[0] for row in orjson.loads(_decompress(body)))
+
+
+_Entry = TypeVar("_Entry", bound=Sized)
+
+
+class ChunkCache(Generic[_Entry]):
+    """What was decoded from op chunks, by chunk seq, at most ``capacity`` items (the entries'
+    lengths) in all.
+
+    A committed chunk never changes, so an entry stays true until a transaction that wrote
+    chunks rolls back (SQLite may give the next chunk the same seq): the replica clears the cache
+    then. When full it drops a random entry, not the least recently used: a history read sweeps
+    the same chunks page after page, and a sweep one chunk wider than an LRU cache would miss
+    every time, where random eviction still hits about as often as the share that fits."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: dict[int, _Entry] = {}
+        self._seqs: list[int] = []
+        self._size = 0
+        self._random = random.Random(0)
+        self._lock = threading.Lock()  # a replica may be read from several threads (the hub's)
+
+    def get(self, seq: int, make: Callable[[], _Entry]) -> _Entry:
+        """The entry of chunk ``seq``, made by ``make()`` if not held."""
+        entry = self._entries.get(seq)
+        if entry is not None:
+            return entry
+        entry = make()
+        with self._lock:
+            if seq in self._entries:
+                return self._entries[seq]
+            while self._seqs and self._size + len(entry) > self.capacity:
+                index = self._random.randrange(len(self._seqs))
+                self._seqs[index], self._seqs[-1] = self._seqs[-1], self._seqs[index]
+                self._size -= len(self._entries.pop(self._seqs.pop()))
+            if len(entry) <= self.capacity:
+                self._entries[seq] = entry
+                self._seqs.append(seq)
+                self._size += len(entry)
+        return entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._seqs.clear()
+            self._size = 0
 
 
 def _text(data: Any) -> str | None:
@@ -143,6 +215,8 @@ class SqlReplica:
         self._loaded_keys: Any = frozenset()  # the keys of the registers the last load() found
         self._now_ms = 0
         self._depth = 0
+        self._chunk_ops: ChunkCache[dict[int, Op]] = ChunkCache(CHUNK_CACHE_OPS)
+        self._chunk_counters: ChunkCache[frozenset[int]] = ChunkCache(CHUNK_CACHE_COUNTERS)
         # Called inside the ingest transaction, after the batch is written: (replica, accepted ops,
         # the registers they changed). The hub keeps its read models exactly in step this way.
         self.observers: list[Callable[[Any, Sequence[Op], Mapping[RegisterKey, Any]], None]] = []
@@ -250,20 +324,35 @@ class SqlReplica:
         found.sort(key=lambda op: (op.node, op.counter))
         return found
 
-    def _fetch_ops(self, ids: set[tuple[str, int]]) -> list[Op]:
-        by_node: dict[str, set[int]] = {}
+    def _fetch_ops(self, ids: Iterable[tuple[str, int]]) -> list[Op]:
+        """The ops held with these ids. Each chunk holding some of them is decoded once, and
+        kept (see ChunkCache): a bootstrap reads its scope's history a page of entities at a
+        time, and a page's ops lie scattered over the same chunks as the next page's."""
+        by_node: dict[str, list[int]] = {}
         for node, counter in ids:
-            by_node.setdefault(node, set()).add(counter)
+            by_node.setdefault(node, []).append(counter)
         found: list[Op] = []
         front = self._frontier(by_node)
         for node, counters in by_node.items():
             ix = front.ix.get(node)
             if ix is None:
                 continue
-            for (body,) in self._execute(
-                "SELECT body FROM op_chunks WHERE node = ? AND hi >= ? AND lo <= ?", (ix, min(counters), max(counters))
-            ).fetchall():
-                found.extend(op for op in decode_chunk(node, body) if op.counter in counters)
+            chunks: list[dict[int, Op]] = []
+            seen: set[int] = set()
+            for counter in sorted(set(counters)):
+                op = next((ops[counter] for ops in chunks if counter in ops), None)
+                if op is None:
+                    for seq, lo, body in self._execute(
+                        "SELECT seq, lo, body FROM op_chunks WHERE node = ? AND hi >= ? ORDER BY hi LIMIT ?",
+                        (ix, counter, CHUNKS_PER_LOOKUP),
+                    ).fetchall():
+                        if lo <= counter and seq not in seen:
+                            seen.add(seq)
+                            # Most recent first: the next counters are most likely in it.
+                            chunks.insert(0, self._chunk_ops.get(seq, partial(_ops_by_counter, node, body)))
+                    op = next((ops[counter] for ops in chunks if counter in ops), None)
+                if op is not None:
+                    found.append(op)
         return found
 
     def _scan_log(self) -> Iterator[Op]:
@@ -345,16 +434,8 @@ class SqlReplica:
         return found, next_cursor
 
     def get_op(self, op_id: OpId) -> Op | None:
-        ix = self._frontier((op_id.node,)).ix.get(op_id.node)
-        if ix is None:
-            return None
-        for (body,) in self._execute(
-            "SELECT body FROM op_chunks WHERE node = ? AND hi >= ? AND lo <= ?", (ix, op_id.counter, op_id.counter)
-        ).fetchall():
-            for op in decode_chunk(op_id.node, body):
-                if op.counter == op_id.counter:
-                    return op
-        return None
+        found = self._fetch_ops([op_id])
+        return found[0] if found else None
 
     def entity(self, entity: str, eid: str) -> dict[str, Any]:
         return replica.entity_view(self._registers("WHERE entity = ? AND eid = ? ORDER BY field", (entity, eid)))
@@ -594,18 +675,22 @@ class SqlReplica:
         return counter
 
     def _counters_held(self, node: str, low: int, high: int) -> set[int]:
-        """Counters of ``node`` in [low, high] accepted here (the slow path, off the frontier)."""
+        """Counters of ``node`` accepted here: all of those in [low, high], maybe some others
+        (the slow path, off the frontier)."""
         held: set[int] = set()
         ix = self._frontier((node,)).ix.get(node)
         if ix is None:
             return held
-        for lo, hi, n, body in self._execute(
-            "SELECT lo, hi, n, body FROM op_chunks WHERE node = ? AND hi >= ? AND lo <= ?", (ix, low, high)
+        for seq, lo, hi, n, body in self._execute(
+            "SELECT seq, lo, hi, n, body FROM op_chunks WHERE node = ? AND hi >= ? AND lo <= ?", (ix, low, high)
         ).fetchall():
             if hi - lo + 1 == n:
                 held.update(range(max(lo, low), min(hi, high) + 1))
             else:
-                held.update(c for c in (o[0] for o in orjson.loads(_decompress(body))) if low <= c <= high)
+                # Ops that came out of order (a device's history pulls): every later batch asks
+                # again, so the chunk's counters are kept. Those outside [low, high] are left in;
+                # no caller is misled by them and filtering them costs more than the rest.
+                held.update(self._chunk_counters.get(seq, partial(chunk_counters, body)))
         return held
 
     def _registers(self, where: str, params: Sequence[Any]) -> Iterator[tuple[RegisterKey, Any]]:
@@ -620,6 +705,15 @@ class SqlReplica:
     @staticmethod
     def _decode(node: str, body: bytes) -> list[Op]:
         return decode_chunk(node, body)
+
+    def _rolled_back(self) -> None:
+        self.forget_chunks()
+        self._reset(committed=False)
+
+    def forget_chunks(self) -> None:
+        """Drop what was decoded from the op log: after a rollback, or when chunks are rewritten."""
+        self._chunk_ops.clear()
+        self._chunk_counters.clear()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -642,7 +736,7 @@ class SqlReplica:
             else:
                 self._execute(f"ROLLBACK TO {savepoint}")
                 self._execute(f"RELEASE {savepoint}")
-            self._reset(committed=False)
+            self._rolled_back()
             raise
         self._depth -= 1
         if not outermost:
@@ -651,6 +745,6 @@ class SqlReplica:
         try:
             self._execute("COMMIT")
         except BaseException:
-            self._reset(committed=False)
+            self._rolled_back()
             raise
         self._reset(committed=True)

@@ -129,6 +129,7 @@ class SqliteReplica(SqlReplica):
     def _load_caches(self) -> None:
         self._front = Frontier(complete=True)
         self._names.clear()
+        self.forget_chunks()
         for ix, node, contiguous, max_counter, quarantined in self.conn.execute(
             "SELECT ix, node, contiguous, max_counter, quarantined FROM nodes"
         ):
