@@ -334,10 +334,17 @@ class Agent:
                 request["ack"] = int(offer)
             reply = self._call(summary, "POST", "/api/v1/sync/pull", json=request)
             ops = [from_wire(raw) for raw in reply["ops"]]
+            entities = [(entity, eid) for entity, eid in reply.get("entities", ())]
             with self.replica.transaction():
                 # The ops, the cursor that follows them and the reply's offer id commit together:
                 # a crash between them can never skip ops nor acknowledge what was not kept.
-                self.replica.ingest(ops, self.now_ms())
+                if reply.get("history") and "entities" in reply:
+                    # Entities entering our scope come whole: what we held of one that was here
+                    # before may have been superseded at the hub while it was away. Work recorded
+                    # here since the push is read in this transaction, so none can slip past.
+                    self.replica.rebuild(entities, ops, self.now_ms(), self._unpushed(int(reply["hub_has"])))
+                else:
+                    self.replica.ingest(ops, self.now_ms())
                 cursor = int(reply["cursor"])
                 self._set_state("cursor", cursor)
                 offer = reply.get("offer")
@@ -345,7 +352,7 @@ class Agent:
                 # An entity the hub sends again is back in scope (a job reassigned back to us);
                 # one the hub says has left is hidden until then.
                 self.replica.conn.executemany("DELETE FROM left_scope WHERE entity = ? AND eid = ?",
-                                              {(op.entity, op.eid) for op in ops})
+                                              {(op.entity, op.eid) for op in ops}.union(entities))
                 for entity, eid in reply.get("left_scope", []):
                     self.replica.conn.execute("INSERT OR REPLACE INTO left_scope VALUES (?,?,?)",
                                               (entity, eid, self.device_time()))
@@ -355,6 +362,14 @@ class Agent:
                 progress("pull", summary.pulled, summary.pulled + (PULL_BATCH if reply["more"] else 0))
             if not reply["more"]:
                 return
+
+    def _unpushed(self, hub_has: int) -> list[Op]:
+        """This device's ops past ``hub_has``: those the hub had not received when it replied."""
+        tops = self.replica.max_counters()
+        mine = tops.get(self.config.node, 0)
+        if mine <= hub_has:
+            return []
+        return self.replica.ops_after({**tops, self.config.node: hub_has}, mine - hub_has)
 
     # -- status -------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

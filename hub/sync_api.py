@@ -219,7 +219,11 @@ def _pull(store: HubStore, device: Device, cursor: int, limit: int, ack: int | N
 
 def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held: Scope, scope: Scope,
                   added: list[tuple[str, str]], new_types: list[str]) -> dict[str, Any]:
-    """Entities that entered the scope arrive whole (their current state), a page at a time."""
+    """Entities that entered the scope arrive whole, a page at a time: the ops their current state is
+    made of, the device's own included, and the list of them (``entities``). The device resets
+    each to exactly that — what it held of one that was in its scope before may since have been
+    superseded here by ops its cursor passed while the entity was out — keeping on top its own ops
+    newer than ``hub_has`` (recorded after its push)."""
     replica = store.replica
     wanted = list(added)
     for entity in new_types:
@@ -230,7 +234,7 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
     page_size = max(1, limit // 4)
     for start in range(0, len(wanted), page_size):
         page = wanted[start:start + page_size]
-        history = [op for op in replica.history_ops(page) if op.node != device.node]
+        history = replica.history_ops(page)
         if ops and len(ops) + len(history) > limit:
             break
         ops.extend(history)
@@ -247,7 +251,8 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
     next_cursor = max(cursor, replica.log_end()) if not held.entities and not held.types else cursor
     return {
         "ok": True, "ops": [to_wire(op) for op in ops], "cursor": next_cursor, "more": True, "left_scope": [],
-        "history": True, "hub_now_ms": store.now_ms(), "offer": _offer(store, device, next_cursor, offered),
+        "history": True, "entities": [list(e) for e in sent], "hub_has": replica.vector().get(device.node, 0),
+        "hub_now_ms": store.now_ms(), "offer": _offer(store, device, next_cursor, offered),
     }
 
 

@@ -60,6 +60,11 @@ class MemoryReplica:
                 counter += 1
             self.contiguous[node] = counter
 
+    def drop(self, entities: Sequence[tuple[str, str]]) -> None:
+        wanted = set(entities)
+        for key in [key for key in self.registers if (key.entity, key.eid) in wanted]:
+            del self.registers[key]
+
     def clock(self) -> int:
         return self._clock
 
@@ -69,6 +74,10 @@ class MemoryReplica:
     # -- replica API ----------------------------------------------------------------------
     def ingest(self, ops: Iterable[Op], now_ms: int) -> IngestResult:
         return replica.ingest(self, ops, now_ms)
+
+    def rebuild(self, entities: Iterable[tuple[str, str]], ops: Iterable[Op], now_ms: int,
+                unacknowledged: Iterable[Op] = ()) -> IngestResult:
+        return replica.rebuild(self, entities, ops, now_ms, unacknowledged)
 
     def write(self, now_ms: int, entity: str, eid: str, action: str, field: str = "", value: Any = None,
               refs: Sequence[OpId] = ()) -> Op:

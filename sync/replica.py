@@ -1,14 +1,15 @@
 """The replica algorithm, written once over a storage protocol.
 
-``ingest`` and ``author`` decide everything — dedup, validation, the clock bound, which register
-each op lands in, the merge, the clock update — and call the storage only to read and persist.
+``ingest``, ``rebuild`` and ``author`` decide everything — dedup, validation, the clock bound,
+which register each op lands in, the merge, the clock update — and call the storage only to read
+and persist.
 The in-memory replica and the SQLite store both implement :class:`ReplicaStorage`, so they cannot
 disagree on a rule; the store adds transactions around the calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -69,6 +70,10 @@ class ReplicaStorage(Protocol):
              quarantined: Sequence[tuple[Op, Rejection]], clock: int) -> None:
         """Persist one ingested batch, all or nothing."""
 
+    def drop(self, entities: Sequence[tuple[str, str]]) -> None:
+        """Forget the registers of these (entity, eid) and the conflicts they keep, in the same
+        transaction as the ``save`` that follows; their ops stay in the log."""
+
     def clock(self) -> int:
         """The last HLC this replica issued or observed."""
 
@@ -87,6 +92,29 @@ def check(op: Op, registry: Registry, now_ms: int, max_ahead_ms: int) -> tuple[R
 def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int) -> IngestResult:
     """Fold a batch of ops into the replica. Idempotent: ops already held change nothing, and an
     op already quarantined is reported again with its reason."""
+    return _fold(storage, ops, now_ms, frozenset())
+
+
+def rebuild(storage: ReplicaStorage, entities: Iterable[tuple[str, str]], ops: Iterable[Op], now_ms: int,
+            unacknowledged: Iterable[Op] = ()) -> IngestResult:
+    """Reset these (entity, eid) to the state ``ops`` build from nothing — another replica's whole
+    history of them, which may leave out writes it holds as superseded — then fold back on top
+    ``unacknowledged``: this node's ops of them that the other replica has not seen yet.
+
+    What this replica held of those entities before counts for nothing, so state the other replica
+    superseded while this one was not following them (an overwritten value kept as a conflict, a
+    set member removed) goes. Ops not held yet join the log as ``ingest`` adds them; ops of other
+    entities are ingested as usual. Idempotent, like ``ingest``. The storage's ``drop`` and
+    ``save`` must run in one transaction."""
+    reset = set(entities)
+    storage.drop(sorted(reset))
+    mine = [op for op in unacknowledged if (op.entity, op.eid) in reset]
+    return _fold(storage, [*ops, *mine], now_ms, reset)
+
+
+def _fold(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int, reset: Set[tuple[str, str]]) -> IngestResult:
+    """Ingest ``ops``; those already held that belong to an entity in ``reset`` (whose registers
+    were just dropped) are merged again, without being stored twice."""
     result = IngestResult()
     fresh: dict[tuple[str, int], Op] = {}
     for op in ops:
@@ -95,10 +123,13 @@ def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int) -> IngestRes
             result.duplicates += 1
         else:
             fresh[op_id] = op
+    refold: list[Op] = []
     for op_id, rejection in storage.held(list(fresh)).items():
-        del fresh[op_id]
+        op = fresh.pop(op_id)
         if rejection is None:
             result.duplicates += 1
+            if (op.entity, op.eid) in reset:
+                refold.append(op)
         else:
             result.rejected.append((OpId(*op_id), rejection))
 
@@ -135,6 +166,14 @@ def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int) -> IngestRes
             specs[key] = spec
         else:
             batch.append(op)
+    for op in refold:
+        # Merged again into its emptied register, not stored again.
+        try:
+            key, spec = route(op)
+        except InvalidOp:
+            continue  # accepted under a schema that had its field: it belongs to no register now
+        groups.setdefault(key, []).append(op)
+        specs[key] = spec
 
     accepted_ids = fresh.keys() - {(op.node, op.counter) for op, _ in quarantined}
 

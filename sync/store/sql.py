@@ -280,6 +280,14 @@ class SqlReplica:
         with self.transaction():
             return replica.ingest(self, ops, now_ms)
 
+    def rebuild(self, entities: Iterable[tuple[str, str]], ops: Iterable[Op], now_ms: int,
+                unacknowledged: Iterable[Op] = ()) -> IngestResult:
+        """Reset these entities to the state ``ops`` build, in one transaction (see replica.rebuild).
+        Observers are told of the registers rebuilt, not of those dropped and not rebuilt."""
+        self._now_ms = now_ms
+        with self.transaction():
+            return replica.rebuild(self, entities, ops, now_ms, unacknowledged)
+
     def write(self, now_ms: int, entity: str, eid: str, action: str, field: str = "", value: Any = None,
               refs: Sequence[OpId] = ()) -> Op:
         """Author this node's next op; durable when this returns."""
@@ -658,6 +666,13 @@ class SqlReplica:
 
     def next_counter(self) -> int:
         return self._frontier((self.node,)).max.get(self.node, 0) + 1
+
+    def drop(self, entities: Sequence[tuple[str, str]]) -> None:
+        pairs = [tuple(pair) for pair in entities]
+        if not pairs:
+            return
+        self._executemany("DELETE FROM registers WHERE entity = ? AND eid = ?", pairs)
+        self._executemany("DELETE FROM conflicts WHERE entity = ? AND eid = ?", pairs)
 
     # -- internals ------------------------------------------------------------------------------
     def _advance(self, front: Frontier, node: str, batch: set[int]) -> int:

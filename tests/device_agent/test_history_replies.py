@@ -3,13 +3,14 @@ reply that carries them: lost on the way, or the job changed at the hub while it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from device_agent import Agent
 from device_agent.transport import HttpTransport, HubUnreachable
 from device_agent.views import my_jobs
 from hub.app import store_of
-from sync.ops import SET
+from sync.ops import ADD, MOVE, REMOVE, SET
 
 
 class LosesHistoryReplies:
@@ -47,5 +48,57 @@ def test_a_job_assigned_while_the_reply_carrying_it_is_lost_still_arrives_whole(
         assert [job["id"] for job in my_jobs(agent)] == ["job-1", "job-2"]
         assert agent.replica.entity("ticket", "tkt-2")["title"] == "Leak"
         assert agent.replica.entity("work_order", "wo-2")["ticket_id"] == "tkt-2"
+    finally:
+        agent.close()
+
+
+class WorkWhileHistoryIsInFlight:
+    """A link over which, while the hub's reply carrying history is on its way, the technician
+    records something on the tablet (another command, another process): it is not pushed yet."""
+
+    def __init__(self, url: str) -> None:
+        self.inner = HttpTransport(url)
+        self.meanwhile: Callable[[], None] | None = None
+
+    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        reply = self.inner.call(method, path, **kwargs)
+        if path == "/api/v1/sync/pull" and reply.get("history") and self.meanwhile:
+            self.meanwhile()
+            self.meanwhile = None
+        return reply
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_job_back_on_the_tablet_shows_the_hubs_state_and_keeps_what_was_recorded_meanwhile(hub, code, tmp_path):
+    store = store_of(hub.app)
+    store.write([("technician", "tech-2", SET, "name", "Ben"), ("job", "job-1", ADD, "crew_ids", "tech-3")])
+    link = WorkWhileHistoryIsInFlight(hub.url)
+    agent = Agent.enrol(tmp_path / "tablet", hub.url, code(), transport=link, sleep=lambda _s: None)
+    try:
+        agent.sync()
+        agent.write([("job", "job-1", SET, "completion_notes", "parts ordered")])
+        agent.sync()
+        # Dispatch moves the job to Ben; while it is away the office rewrites the notes twice and
+        # takes tech-3 off the crew, and the tablet syncs past all of it.
+        store.write([("job", "job-1", SET, "technician_id", "tech-2")])
+        agent.sync()
+        store.write([("job", "job-1", SET, "completion_notes", "Ben: parts fitted")])
+        store.write([("job", "job-1", SET, "completion_notes", "Ben: tested"), ("job", "job-1", REMOVE, "crew_ids",
+                                                                                "tech-3")])
+        agent.sync()
+        store.write([("job", "job-1", SET, "technician_id", "tech-1")])
+        # The technician accepts it in another window before this sync has committed its return.
+        link.meanwhile = lambda: agent.write([("job", "job-1", MOVE, "status", "accepted")])
+        agent.sync()
+        job = agent.replica.entity("job", "job-1")
+        assert job["completion_notes"] == "Ben: tested" and job.get("crew_ids", []) == []
+        assert job["status"] == "accepted"  # recorded while the reply was in flight, not lost
+        assert agent.replica.conflicts("job", "job-1") == []
+        assert agent.status()["pending_ops"] == 1
+        agent.sync()
+        assert store.replica.entity("job", "job-1")["status"] == "accepted"
+        assert agent.replica.canonical([("job", "job-1")]) == store.replica.canonical([("job", "job-1")])
     finally:
         agent.close()

@@ -11,15 +11,11 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
 
 from hub.auth import get_device
 from hub.engines import inventory_report, inventory_state
 from hub.scope import compute_scope
 from hub.store import HubStore
-from sync.kinds.lww import LwwRegister
-from sync.kinds.orset import SetRegister
-from sync.ops import OpId
 from sync.store import SqliteReplica
 
 from .world import SimDevice, SimHub
@@ -84,10 +80,9 @@ def scope_of(store: HubStore, device: SimDevice) -> set[tuple[str, str]]:
     return wanted
 
 
-def replicas_agree(hub: SimHub, devices: Iterable[SimDevice], known: list[str] | None = None) -> list[str]:
+def replicas_agree(hub: SimHub, devices: Iterable[SimDevice]) -> list[str]:
     """Each device's replica equals the hub's on everything in the device's scope (registers and
-    the conflicts kept), and the device holds all of it. With ``known`` (a list), differences that
-    are exactly the known stale-state-after-reentry bug are put there instead of failing."""
+    the conflicts kept), and the device holds all of it."""
     store = hub.store
     failures = []
     for device in devices:
@@ -96,47 +91,9 @@ def replicas_agree(hub: SimHub, devices: Iterable[SimDevice], known: list[str] |
         if replica.canonical(wanted) == store.replica.canonical(wanted):
             continue
         differ = [key for key in sorted(wanted) if replica.canonical([key]) != store.replica.canonical([key])]
-        if known is not None:
-            stale = [key for key in differ if stale_after_reentry(replica, store.replica, key)]
-            known.extend(f"stale-state-after-reentry: {device.name} {key}" for key in stale)
-            differ = [key for key in differ if key not in stale]
-            if not differ:
-                continue
         failures.append(f"{device.name}: {len(differ)} of {len(wanted)} entities in scope differ from the hub, "
                         f"e.g. {differ[:4]}" + _first_difference(replica, store.replica, differ))
     return failures
-
-
-def stale_after_reentry(device: SqliteReplica, hub: SqliteReplica, key: tuple[str, str]) -> bool:
-    """Whether the device and the hub differ on this entity only as the known
-    stale-state-after-reentry bug makes them: the entity left the device's scope, changed while
-    out, and came back with its current state only, so what the device held before was never
-    superseded for it. In an lww register the device keeps an old write as a head beside the
-    hub's winner (naming the writes it missed as pending); in a set it keeps add tags the hub
-    holds and has removed. Every other register is equal."""
-    entity, eid = key
-    found = False
-    for name in ("", *hub.registry.get(entity).fields):
-        mine, theirs = device.register(entity, eid, name), hub.register(entity, eid, name)
-        if mine == theirs:
-            continue
-        if isinstance(mine, LwwRegister) and (theirs is None or isinstance(theirs, LwwRegister)):
-            if not (theirs is not None and mine.pending and theirs.heads and mine.heads[0] == theirs.heads[0]
-                    and _ids(theirs.heads) < _ids(mine.heads) and mine.resolved == theirs.resolved):
-                return False
-        elif isinstance(mine, SetRegister) and (theirs is None or isinstance(theirs, SetRegister)):
-            live = {(element, tag) for element, tags in (theirs.tags.items() if theirs else ()) for tag in tags}
-            held = {(element, tag) for element, tags in mine.tags.items() for tag in tags}
-            if not (live < held and all(hub.get_op(OpId(*tag)) is not None for _, tag in held - live)):
-                return False
-        else:
-            return False
-        found = True
-    return found
-
-
-def _ids(writes: Iterable[Any]) -> set[tuple[str, int]]:
-    return {(write.node, write.counter) for write in writes}
 
 
 def _first_difference(device: SqliteReplica, hub: SqliteReplica, keys: list[tuple[str, str]]) -> str:
@@ -221,9 +178,7 @@ def stock_balances(hub: SimHub) -> list[str]:
             for row in rows if row["difference"] != "0" or row["explain"]]
 
 
-def run_all(hub: SimHub, devices: list[SimDevice], created: Iterable[tuple[str, str]],
-            known: list[str] | None = None) -> list[str]:
-    """Every check; the failures. ``known`` (a list) collects differences that are known bugs
-    instead of failing on them."""
-    return [*server_errors(hub), *nothing_lost(hub, devices, created), *replicas_agree(hub, devices, known),
+def run_all(hub: SimHub, devices: list[SimDevice], created: Iterable[tuple[str, str]]) -> list[str]:
+    """Every check; the failures."""
+    return [*server_errors(hub), *nothing_lost(hub, devices, created), *replicas_agree(hub, devices),
             *blobs_arrived(hub, devices), *billed_once(hub), *stock_balances(hub)]
