@@ -8,6 +8,8 @@ technicians who work from the van. A job reassigned away stops flowing: it leave
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -43,22 +45,76 @@ class Scope:
         return entity in self.types or (entity, eid) in self.entities
 
     def dumps(self) -> str:
-        return orjson.dumps({
-            "entities": sorted(self.entities), "types": sorted(self.types), "jobs": sorted(self.jobs),
+        """The scope as JSON text (what a device was offered, what it holds). Written on every
+        page of a pull: entities go grouped by type and unsorted, which for 100,000 records is
+        several times faster than sorting the pairs, and a fifth smaller."""
+        grouped: dict[str, list[str]] = {}
+        for entity, eid in self.entities:
+            eids = grouped.get(entity)
+            if eids is None:
+                grouped[entity] = [eid]
+            else:
+                eids.append(eid)
+        text = orjson.dumps({
+            "entities": grouped, "types": sorted(self.types), "jobs": sorted(self.jobs),
             "tickets": sorted(self.tickets), "vans": sorted(self.vans),
         }).decode()
+        _parsed.keep(text, self)
+        return text
 
     @classmethod
     def loads(cls, text: str | None) -> Scope:
+        """The scope :meth:`dumps` wrote (or the list of pairs it wrote before)."""
         if not text:
             return cls()
+        known = _parsed.get(text)
+        if known is not None:
+            return known
         data = orjson.loads(text)
-        return cls({tuple(e) for e in data["entities"]}, frozenset(data["types"]), set(data["jobs"]),
-                   set(data["tickets"]), set(data["vans"]))
+        raw = data["entities"]
+        entities = ({(entity, eid) for entity, eids in raw.items() for eid in eids} if isinstance(raw, dict)
+                    else {(entity, eid) for entity, eid in raw})
+        scope = cls(entities, frozenset(data["types"]), set(data["jobs"]), set(data["tickets"]), set(data["vans"]))
+        _parsed.keep(text, scope)
+        return scope
+
+    def copy(self) -> Scope:
+        return Scope(set(self.entities), self.types, set(self.jobs), set(self.tickets), set(self.vans))
 
     def union(self, other: Scope) -> Scope:
         return Scope(self.entities | other.entities, self.types | other.types, self.jobs | other.jobs,
                      self.tickets | other.tickets, self.vans | other.vans)
+
+
+class _ParsedScopes:
+    """The last few scope texts written or read, with their Scope. Each pull page reads back as
+    what the device holds the scope the page before wrote, and parsing a big one costs more
+    than the rest of the page. Keyed by the whole text, so never stale; copies go in and out,
+    so no caller can change what another gets."""
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._scopes: OrderedDict[str, Scope] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keep(self, text: str, scope: Scope) -> None:
+        if len(scope.entities) < _PARSE_WORTH_KEEPING:
+            return
+        copied = scope.copy()
+        with self._lock:
+            self._scopes[text] = copied
+            while len(self._scopes) > self.size:
+                self._scopes.popitem(last=False)
+
+    def get(self, text: str) -> Scope | None:
+        with self._lock:
+            scope = self._scopes.get(text)
+        return scope.copy() if scope is not None else None
+
+
+# Below this many entities parsing costs less than looking the text up.
+_PARSE_WORTH_KEEPING = 1000
+_parsed = _ParsedScopes()
 
 
 def compute_scope(store: HubStore, device: Device) -> Scope:

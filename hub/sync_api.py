@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+import orjson
+from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import Schema, fields, validate
 
 from sync.errors import InvalidOp
@@ -163,7 +164,8 @@ def pull():
             "UPDATE devices SET pulled = pulled + ?, last_sync_at = ?, last_seen_at = ? WHERE node = ?",
             (len(reply["ops"]), store.now_iso(), store.now_iso(), g.device.node),
         )
-    return jsonify(reply)
+    # orjson: a bootstrap page carries thousands of ops, several times faster than jsonify's encoder.
+    return Response(orjson.dumps(reply), mimetype="application/json")
 
 
 def _acknowledges(device: Device, cursor: int, ack: int | None) -> bool:
