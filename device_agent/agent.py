@@ -342,9 +342,11 @@ class Agent:
                     # Entities entering our scope come whole: what we held of one that was here
                     # before may have been superseded at the hub while it was away. Work recorded
                     # here since the push is read in this transaction, so none can slip past.
-                    self.replica.rebuild(entities, ops, self.now_ms(), self._unpushed(int(reply["hub_has"])))
+                    self.replica.rebuild(entities, ops, self.now_ms(), self._unpushed(int(reply["hub_has"])),
+                                         schema_checked=True)
                 else:
-                    self.replica.ingest(ops, self.now_ms())
+                    # The hub validated every op it holds against the schema: see replica.ingest.
+                    self.replica.ingest(ops, self.now_ms(), schema_checked=True)
                 cursor = int(reply["cursor"])
                 self._set_state("cursor", cursor)
                 offer = reply.get("offer")

@@ -9,6 +9,7 @@ disagree on a rule; the store adds transactions around the calls.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -23,6 +24,16 @@ from .registry import ENTITY_FIELD, FieldSpec, RegisterKey, Registry
 # Bound methods looked up once: these run for every op ingested.
 _VALIDATE = {name: kind.validate for name, kind in KINDS.items()}
 _MERGE = {name: kind.merge for name, kind in KINDS.items()}
+# id(spec) -> (spec, spec without its validator); the spec is held so its id is never reused.
+_UNVALIDATED: dict[int, tuple[FieldSpec, FieldSpec]] = {}
+
+
+def _unvalidated(spec: FieldSpec) -> FieldSpec:
+    """``spec`` without the schema's validator (see ``ingest(schema_checked=True)``)."""
+    found = _UNVALIDATED.get(id(spec))
+    if found is None:
+        found = _UNVALIDATED[id(spec)] = (spec, dataclasses.replace(spec, validator=None))
+    return found[1]
 
 
 class Rejection(NamedTuple):
@@ -89,14 +100,20 @@ def check(op: Op, registry: Registry, now_ms: int, max_ahead_ms: int) -> tuple[R
     return key, spec
 
 
-def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int) -> IngestResult:
+def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int, *, schema_checked: bool = False) -> IngestResult:
     """Fold a batch of ops into the replica. Idempotent: ops already held change nothing, and an
-    op already quarantined is reported again with its reason."""
-    return _fold(storage, ops, now_ms, frozenset())
+    op already quarantined is reported again with its reason.
+
+    ``schema_checked``: the ops come from a replica that accepted them, so validated their values
+    against the schema (a device pulling from its hub). The schema's validators are skipped; what
+    the store and the merge rely on — route, action, refs, the shape a kind needs, the clock
+    bound — is still checked. A device whose schema is older or newer than the hub's then holds
+    what the hub holds, rather than quarantining it and diverging."""
+    return _fold(storage, ops, now_ms, frozenset(), schema_checked)
 
 
 def rebuild(storage: ReplicaStorage, entities: Iterable[tuple[str, str]], ops: Iterable[Op], now_ms: int,
-            unacknowledged: Iterable[Op] = ()) -> IngestResult:
+            unacknowledged: Iterable[Op] = (), *, schema_checked: bool = False) -> IngestResult:
     """Reset these (entity, eid) to the state ``ops`` build from nothing — another replica's whole
     history of them, which may leave out writes it holds as superseded — then fold back on top
     ``unacknowledged``: this node's ops of them that the other replica has not seen yet.
@@ -109,10 +126,11 @@ def rebuild(storage: ReplicaStorage, entities: Iterable[tuple[str, str]], ops: I
     reset = set(entities)
     storage.drop(sorted(reset))
     mine = [op for op in unacknowledged if (op.entity, op.eid) in reset]
-    return _fold(storage, [*ops, *mine], now_ms, reset)
+    return _fold(storage, [*ops, *mine], now_ms, reset, schema_checked)
 
 
-def _fold(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int, reset: Set[tuple[str, str]]) -> IngestResult:
+def _fold(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int, reset: Set[tuple[str, str]],
+          schema_checked: bool = False) -> IngestResult:
     """Ingest ``ops``; those already held that belong to an entity in ``reset`` (whose registers
     were just dropped) are merged again, without being stored twice."""
     result = IngestResult()
@@ -143,7 +161,7 @@ def _fold(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int, reset: Set[tu
     for op in fresh.values():
         try:
             key, spec = route(op)
-            _VALIDATE[key.kind](op, spec)
+            _VALIDATE[key.kind](op, _unvalidated(spec) if schema_checked else spec)
             if op.hlc > latest:
                 hlc_.check_ahead(op.hlc, now_ms, storage.max_ahead_ms)  # raises, with the figures
         except InvalidOp as exc:

@@ -274,19 +274,20 @@ class SqlReplica:
         return name
 
     # -- the public replica API -------------------------------------------------------------
-    def ingest(self, ops: Iterable[Op], now_ms: int) -> IngestResult:
-        """Fold a batch in, in one transaction; acknowledged (returned) only after commit."""
+    def ingest(self, ops: Iterable[Op], now_ms: int, *, schema_checked: bool = False) -> IngestResult:
+        """Fold a batch in, in one transaction; acknowledged (returned) only after commit.
+        ``schema_checked``: see replica.ingest."""
         self._now_ms = now_ms
         with self.transaction():
-            return replica.ingest(self, ops, now_ms)
+            return replica.ingest(self, ops, now_ms, schema_checked=schema_checked)
 
     def rebuild(self, entities: Iterable[tuple[str, str]], ops: Iterable[Op], now_ms: int,
-                unacknowledged: Iterable[Op] = ()) -> IngestResult:
+                unacknowledged: Iterable[Op] = (), *, schema_checked: bool = False) -> IngestResult:
         """Reset these entities to the state ``ops`` build, in one transaction (see replica.rebuild).
         Observers are told of the registers rebuilt, not of those dropped and not rebuilt."""
         self._now_ms = now_ms
         with self.transaction():
-            return replica.rebuild(self, entities, ops, now_ms, unacknowledged)
+            return replica.rebuild(self, entities, ops, now_ms, unacknowledged, schema_checked=schema_checked)
 
     def write(self, now_ms: int, entity: str, eid: str, action: str, field: str = "", value: Any = None,
               refs: Sequence[OpId] = ()) -> Op:
