@@ -23,6 +23,7 @@ from marshmallow import Schema, fields, validate
 from sync.errors import InvalidOp
 from sync.ops import Op, from_wire, to_wire
 from sync.protocol import MAX_BATCH, PROTOCOL_VERSION
+from sync.store.sql import SqlReplica
 
 from .auth import Device, current_store, device_required, get_device
 from .errors import ApiError
@@ -230,6 +231,14 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
     wanted = list(added)
     for entity in new_types:
         wanted.extend((entity, eid) for eid in replica.entity_ids(entity))
+    # A device that held nothing gets the current state of everything in its scope: the log
+    # before this moment has nothing more to give it, so its cursor jumps to the end.
+    fresh = not held.entities and not held.types
+    # Otherwise the feed replays, after this history, the entities' ops past the device's cursor:
+    # they go with the history too, so the device rebuilds from all it will be sent of them up to
+    # now. An older write replayed after the device holds its successor (from this history, or
+    # from one sent before and again) would otherwise read as a conflict that never happened.
+    replayed = {} if fresh else _ops_past(replica, cursor, set(wanted))
     sent: list[tuple[str, str]] = []
     ops: list[Op] = []
     # Entities go a page at a time: one history read per page decodes each op chunk once.
@@ -237,6 +246,8 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
     for start in range(0, len(wanted), page_size):
         page = wanted[start:start + page_size]
         history = replica.history_ops(page)
+        kept = {op.id for op in history}
+        history.extend(op for key in page for op in replayed.get(key, ()) if op.id not in kept)
         if ops and len(ops) + len(history) > limit:
             break
         ops.extend(history)
@@ -248,14 +259,26 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
                         held.tickets | scope.tickets, held.vans | scope.vans)
     else:
         offered = Scope(held.entities | set(sent), held.types, held.jobs, held.tickets, held.vans)
-    # A device that held nothing now has the current state of everything in its scope: the log
-    # before this moment has nothing more to give it, so its cursor jumps to the end.
-    next_cursor = max(cursor, replica.log_end()) if not held.entities and not held.types else cursor
+    next_cursor = max(cursor, replica.log_end()) if fresh else cursor
     return {
         "ok": True, "ops": [to_wire(op) for op in ops], "cursor": next_cursor, "more": True, "left_scope": [],
         "history": True, "entities": [list(e) for e in sent], "hub_has": replica.vector().get(device.node, 0),
         "hub_now_ms": store.now_ms(), "offer": _offer(store, device, next_cursor, offered),
     }
+
+
+def _ops_past(replica: SqlReplica, cursor: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[Op]]:
+    """The ops of these entities the log holds past ``cursor``, by entity."""
+    found: dict[tuple[str, str], list[Op]] = {}
+    end = replica.log_end()
+    while cursor < end:
+        window, cursor = replica.ops_since(cursor, MAX_BATCH)
+        if not window:
+            break
+        for op in window:
+            if (op.entity, op.eid) in keys:
+                found.setdefault((op.entity, op.eid), []).append(op)
+    return found
 
 
 def _offer(store: HubStore, device: Device, cursor: int, scope: Scope) -> int:
