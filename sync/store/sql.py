@@ -175,6 +175,16 @@ class ChunkCache(Generic[_Entry]):
             self._size = 0
 
 
+def _decoded_registers(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[RegisterKey, Any]]:
+    """(key, register) of rows (entity, eid, field, kind, value, meta) of the registers table."""
+    loads = orjson.loads
+    for entity, eid, field, kind, value, meta in rows:
+        yield RegisterKey(kind, entity, eid, field), KINDS[kind].decode(
+            loads(value) if value is not None else None,
+            loads(meta) if meta is not None else None,
+        )
+
+
 def _text(data: Any) -> str | None:
     return None if data is None else orjson.dumps(data).decode()
 
@@ -320,13 +330,12 @@ class SqlReplica:
         are left out. Counters need every delta; those are found by reading the log."""
         wanted: set[tuple[str, int]] = set()
         counters: set[tuple[str, str, str]] = set()
-        for entity, eid in keys:
-            for key, register in self._registers("WHERE entity = ? AND eid = ?", (entity, eid)):
-                ids = KINDS[key.kind].history(register)
-                if ids is None:
-                    counters.add((key.entity, key.eid, key.field))
-                else:
-                    wanted.update(ids)
+        for key, register in self._entity_registers(list(dict.fromkeys(keys))):
+            ids = KINDS[key.kind].history(register)
+            if ids is None:
+                counters.add((key.entity, key.eid, key.field))
+            else:
+                wanted.update(ids)
         found = self._fetch_ops(wanted)
         if counters:
             found.extend(op for op in self._scan_log() if (op.entity, op.eid, op.field) in counters)
@@ -710,13 +719,22 @@ class SqlReplica:
         return held
 
     def _registers(self, where: str, params: Sequence[Any]) -> Iterator[tuple[RegisterKey, Any]]:
-        for entity, eid, field, kind, value, meta in self._execute(
+        return _decoded_registers(self._execute(
             f"SELECT entity, eid, field, kind, value, meta FROM registers {where}", params
-        ).fetchall():
-            yield RegisterKey(kind, entity, eid, field), KINDS[kind].decode(
-                orjson.loads(value) if value is not None else None,
-                orjson.loads(meta) if meta is not None else None,
-            )
+        ).fetchall())
+
+    def _entity_registers(self, keys: Sequence[tuple[str, str]]) -> Iterator[tuple[RegisterKey, Any]]:
+        """Every register of these (entity, eid), many entities a query (a bootstrap reads its
+        whole scope's: one query each would cost more than the rest of the read)."""
+        for start in range(0, len(keys), LOAD_CHUNK):
+            chunk = keys[start:start + LOAD_CHUNK]
+            # Joined from the VALUES list, as in _load_rows: a probe of the primary key per entity.
+            yield from _decoded_registers(self._execute(
+                "SELECT r.entity, r.eid, r.field, r.kind, r.value, r.meta "
+                f"FROM (VALUES {','.join(['(?,?)'] * len(chunk))}) AS k "
+                "JOIN registers AS r ON r.entity = k.column1 AND r.eid = k.column2",
+                [part for key in chunk for part in key],
+            ).fetchall())
 
     @staticmethod
     def _decode(node: str, body: bytes) -> list[Op]:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sync.memory import MemoryReplica
-from sync.ops import APPEND, Op, OpId
+from sync.ops import APPEND, SET, Op, OpId
 from sync.store import SqliteReplica
 from sync.store.sql import ChunkCache
 
@@ -108,3 +108,20 @@ def test_the_chunk_cache_keeps_at_most_its_capacity_and_gives_back_what_it_keeps
     assert cache.get(500, lambda: too_big) is too_big and probe(500) is None
     cache.clear()
     assert all(probe(seq) is None for seq in range(100))
+
+
+def test_the_history_of_more_entities_than_one_query_reads_is_whole(tmp_path):
+    hub = SqliteReplica.open(tmp_path / "hub.db", "hub", REGISTRY)
+    device = SqliteReplica.open(tmp_path / "device.db", "device", REGISTRY)
+    try:
+        logs = [_log("tablet", counter) for counter in range(1, 701)]
+        titles = [Op("office", n, T0 + n, "job", f"job-{n}", SET, "title", f"job {n}") for n in range(1, 301)]
+        hub.ingest(logs + titles, FAR_FUTURE_MS)
+        entities = [(op.entity, op.eid) for op in logs + titles]
+        history = hub.history_ops(entities + entities[:50])  # named twice: sent once
+        assert sorted(history) == sorted(logs + titles)
+        device.ingest(history, FAR_FUTURE_MS)
+        assert device.canonical() == hub.canonical()
+    finally:
+        hub.close()
+        device.close()
