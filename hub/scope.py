@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -86,38 +86,54 @@ class Scope:
                      self.tickets | other.tickets, self.vans | other.vans)
 
 
-class _ParsedScopes:
-    """The last few scope texts written or read, with their Scope. Each pull page reads back as
-    what the device holds the scope the page before wrote, and parsing a big one costs more
-    than the rest of the page. Keyed by the whole text, so never stale; copies go in and out,
-    so no caller can change what another gets."""
+class _KeptScopes:
+    """A few big scopes by a key that names their content exactly (so an entry is never stale);
+    copies go in and out, so no caller can change what another gets."""
 
     def __init__(self, size: int = 4) -> None:
         self.size = size
-        self._scopes: OrderedDict[str, Scope] = OrderedDict()
+        self._scopes: OrderedDict[Hashable, Scope] = OrderedDict()
         self._lock = threading.Lock()
 
-    def keep(self, text: str, scope: Scope) -> None:
-        if len(scope.entities) < _PARSE_WORTH_KEEPING:
+    def keep(self, key: Hashable, scope: Scope) -> None:
+        if len(scope.entities) < _WORTH_KEEPING:
             return
         copied = scope.copy()
         with self._lock:
-            self._scopes[text] = copied
+            self._scopes[key] = copied
             while len(self._scopes) > self.size:
                 self._scopes.popitem(last=False)
 
-    def get(self, text: str) -> Scope | None:
+    def get(self, key: Hashable) -> Scope | None:
         with self._lock:
-            scope = self._scopes.get(text)
+            scope = self._scopes.get(key)
         return scope.copy() if scope is not None else None
 
 
-# Below this many entities parsing costs less than looking the text up.
-_PARSE_WORTH_KEEPING = 1000
-_parsed = _ParsedScopes()
+# Below this many entities a scope costs less to compute or parse than to look up and copy.
+_WORTH_KEEPING = 1000
+# Scopes by their text: each pull page reads back, as what the device holds, the scope the page
+# before wrote, and parsing a big one costs more than the rest of the page.
+_parsed = _KeptScopes()
+# Scopes by what they are computed from (see compute_scope).
+_computed = _KeptScopes()
 
 
 def compute_scope(store: HubStore, device: Device) -> Scope:
+    """What ``device`` should hold now. A scope follows the links alone, which change only with
+    ops the hub accepts, and every batch accepted adds to the op log: so the log's end names
+    the links' state, and a scope computed at one end holds until the next (a bootstrap asks
+    for the same scope of 100,000 records on each of its pages)."""
+    key = (device.kind, device.technician_id, device.van_id, store.replica.log_end())
+    known = _computed.get(key)
+    if known is not None:
+        return known
+    scope = _compute_scope(store, device)
+    _computed.keep(key, scope)
+    return scope
+
+
+def _compute_scope(store: HubStore, device: Device) -> Scope:
     links = store.links
     if device.kind == "technician":
         technicians = {device.technician_id} if device.technician_id else set()

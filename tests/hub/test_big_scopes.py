@@ -1,0 +1,75 @@
+"""Big scopes, which the hub keeps between a device's pull pages: one read back is exactly what
+was written, in the format of today or of before; one computed follows every change of
+assignment at once; no caller can change what another gets."""
+
+from hub.scope import Scope, compute_scope
+from sync.hlc import pack
+from sync.ops import APPEND, SET, Op
+
+from .conftest import seed_job
+
+RECORDS = 1500  # above what the hub bothers to keep
+
+
+def _big_scope(records: int) -> Scope:
+    entities = {("time_log", f"log-{i:06d}") for i in range(records)} | {("job", "job-1"), ("ticket", "tkt-1")}
+    return Scope(entities, frozenset({"item", "checklist_template"}), {"job-1"}, {"tkt-1"}, {"van-1"})
+
+
+def test_a_scope_reads_back_as_written_small_or_large():
+    for scope in (Scope(), _big_scope(3), _big_scope(5000)):
+        assert Scope.loads(scope.dumps()) == scope
+
+
+def test_a_scope_stored_as_a_list_of_pairs_before_still_reads():
+    text = ('{"entities":[["job","job-1"],["time_log","log-1"]],"types":["item"],"jobs":["job-1"],'
+            '"tickets":[],"vans":["van-1"]}')
+    assert Scope.loads(text) == Scope({("job", "job-1"), ("time_log", "log-1")}, frozenset({"item"}), {"job-1"},
+                                      set(), {"van-1"})
+
+
+def test_changing_a_scope_read_back_changes_nothing_for_the_next_reader():
+    scope = _big_scope(5000)
+    text = scope.dumps()
+    first = Scope.loads(text)
+    first.entities.add(("job", "job-2"))
+    first.jobs.add("job-2")
+    scope.entities.clear()
+    assert Scope.loads(text) == _big_scope(5000)
+
+
+def _time_logs(store, job: str, first: int, count: int) -> None:
+    hlc = pack(store.now_ms() - 60_000, 0)
+    store.replica.ingest([
+        Op("office-import", counter, hlc + counter, "time_log", f"log-{counter:05d}", APPEND, "",
+           {"job_id": job, "technician_id": "tech-1", "started_at": "2026-11-27T09:00:00+00:00",
+            "ended_at": "2026-11-27T09:45:00+00:00", "description": "service", "billable": True,
+            "category": "labour"})
+        for counter in range(first, first + count)], store.now_ms())
+
+
+def test_a_big_scope_follows_every_assignment_and_record_at_once(store, device):
+    tablet, _token = device
+    _time_logs(store, "job-1", 1, RECORDS)
+    first = compute_scope(store, tablet)
+    assert ("time_log", "log-00001") in first.entities and "job-1" in first.jobs
+    assert compute_scope(store, tablet) == first
+    _time_logs(store, "job-1", RECORDS + 1, 1)
+    assert ("time_log", f"log-{RECORDS + 1:05d}") in compute_scope(store, tablet).entities
+    store.write([("job", "job-1", SET, "technician_id", "tech-2")])
+    moved = compute_scope(store, tablet)
+    assert "job-1" not in moved.jobs and ("time_log", "log-00001") not in moved.entities
+    store.write([("job", "job-1", SET, "technician_id", "tech-1")])
+    assert compute_scope(store, tablet) == Scope(first.entities | {("time_log", f"log-{RECORDS + 1:05d}")},
+                                                 first.types, first.jobs, first.tickets, first.vans)
+
+
+def test_a_scope_computed_for_one_technician_is_not_given_to_another(store, device):
+    tablet, _token = device
+    seed_job(store, job="job-2", technician="tech-2", van="van-8")
+    _time_logs(store, "job-1", 1, RECORDS)
+    mine = compute_scope(store, tablet)
+    theirs = compute_scope(store, tablet.__class__(**{**vars(tablet), "technician_id": "tech-2"}))
+    assert "job-1" in mine.jobs and theirs.jobs == {"job-2"}
+    mine.entities.clear()
+    assert ("time_log", "log-00001") in compute_scope(store, tablet).entities
