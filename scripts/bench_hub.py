@@ -8,6 +8,7 @@ and the server do not share one interpreter's lock; databases are seeded in this
 
 from __future__ import annotations
 
+import collections
 import cProfile
 import io
 import json
@@ -19,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -136,17 +138,26 @@ class HubProcess:
             [str(BIN / "fieldsync-hub"), "--db", str(db), "serve", "--port", "0", "--no-zeroconf",
              "--engines-interval", "0", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.output: collections.deque[str] = collections.deque(maxlen=50)  # the hub's last lines
         assert self.process.stdout is not None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             line = self.process.stdout.readline()
             if "listening on" in line:
                 self.url = line.split("listening on ", 1)[1].split()[0]
+                # Keep reading what the hub prints (waitress warns of queue depth under load): a
+                # full pipe would block the hub's thread that writes the next line, mid-request.
+                threading.Thread(target=self._drain, daemon=True).start()
                 return
             if self.process.poll() is not None:
                 break
         self.stop()
         raise SystemExit("bench: the hub did not start")
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
 
     def stop(self) -> None:
         if self.process.poll() is None:
