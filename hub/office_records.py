@@ -18,7 +18,7 @@ from typing import Any
 from marshmallow import fields, missing
 
 from schema import SCHEMAS, EntitySchema, load
-from sync.ops import ADD, MOVE, REMOVE, SET
+from sync.ops import ADD, MOVE, REMOVE, SET, unstorable
 from sync.registry import StateMachine
 
 from .errors import ApiError
@@ -115,6 +115,8 @@ def validate(entity: str, data: Mapping[str, Any], *, partial: bool = False,
 def view(store: HubStore, entity: str, eid: str) -> dict[str, Any] | None:
     """The merged record as people read it, every schema field present (a field never written
     reads as its schema default, or null); None if absent or deleted."""
+    if unstorable(eid) is not None:
+        return None  # an id no store can keep (a NUL in a path) names nothing, on every backend
     raw = store.replica.entity(entity, eid)
     if not raw or raw.get("_deleted"):
         return None

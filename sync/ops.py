@@ -35,6 +35,14 @@ DELETE = "delete"  # any entity: tombstone
 
 ACTIONS = frozenset({SET, INCR, MOVE, ADD, REMOVE, APPEND, VOID, DELETE})
 
+# What every store can keep (SQLite's INTEGER, PostgreSQL's BIGINT and TEXT, orjson): JSON whose
+# integers fit in signed 64 bits and whose text holds no NUL character. SQLite would keep a NUL,
+# PostgreSQL refuses it: one rule for both keeps the backends interchangeable.
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+BEYOND_64_BITS = f"an integer must lie between {INT64_MIN} and {INT64_MAX} (signed 64 bits)"
+HOLDS_NUL = "text may not contain a NUL character (\\u0000)"
+_PLAIN = frozenset({float, bool, type(None)})  # JSON values that always fit
+
 
 class Op(NamedTuple):
     """One change. ``refs`` are the op ids the author had seen and builds on: the heads a write
@@ -116,8 +124,65 @@ def _require_int(name: str, value: Any, *, minimum: int) -> None:
         raise InvalidOp(name, "must be an integer")
     if value < minimum:
         raise InvalidOp(name, f"must be at least {minimum}")
-    if value >= 1 << 63:
-        raise InvalidOp(name, "must fit in 64 bits")
+    if value > INT64_MAX:
+        raise InvalidOp(name, BEYOND_64_BITS)
+
+
+def unstorable(value: Any) -> tuple[str, str] | None:
+    """Where a JSON value (as parsed: object keys are strings) holds what no store can keep, and
+    why: ``(dotted.path, reason)`` for the first integer beyond signed 64 bits or string (or key)
+    holding a NUL; None if it all fits. The path is empty for the value itself; list items are
+    named by their index."""
+    if _fits(value):
+        return None
+    found = _first_unfit(value)
+    assert found is not None
+    parts, why = found
+    return ".".join(reversed(parts)), why
+
+
+def _fits(value: Any) -> bool:
+    # Every value a request carries passes here (a push: thousands of ops), so this walk is flat
+    # and matches exact JSON types; the path is worked out only once something does not fit.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is str:
+            if "\x00" in item:
+                return False
+        elif kind is int:
+            if not INT64_MIN <= item <= INT64_MAX:
+                return False
+        elif kind is list:
+            pending.extend(item)
+        elif kind is dict:
+            if "\x00" in "".join(item):  # the keys, in one look
+                return False
+            pending.extend(item.values())
+        elif kind not in _PLAIN and _first_unfit(item) is not None:
+            return False  # a subclass (of str, int...) or a tuple: the thorough walk said no
+    return True
+
+
+def _first_unfit(value: Any) -> tuple[list[str], str] | None:
+    if isinstance(value, str):
+        return ([], HOLDS_NUL) if "\x00" in value else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if INT64_MIN <= value <= INT64_MAX else ([], BEYOND_64_BITS)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = ([], HOLDS_NUL) if isinstance(key, str) and "\x00" in key else _first_unfit(item)
+            if found is not None:
+                found[0].append(str(key))
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _first_unfit(item)
+            if found is not None:
+                found[0].append(str(index))
+                return found
+    return None
 
 
 def dumps(data: Any) -> bytes:

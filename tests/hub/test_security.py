@@ -242,9 +242,10 @@ def test_a_path_traversal_blob_name_reaches_no_file(client, store, tmp_path, tab
 
 
 # -- SQL-looking strings ------------------------------------------------------------------------------------
+# Text with a NUL is not among them: no store keeps it, and it is refused (tests/hub/test_unstorable.py).
 PAYLOADS = ["'; DROP TABLE ops; --", '" OR 1=1 --', "Robert'); DROP TABLE registers;--",
             "1; DELETE FROM devices WHERE 1=1", "' UNION SELECT token_hash FROM users --",
-            "Ωmega 日本語 🚐 \u202eevil", "nul\x00byte", "%s %(name)s {0} $1 ? :name", "\\'; --"]
+            "Ωmega 日本語 🚐 \u202eevil", "%s %(name)s {0} $1 ? :name", "\\'; --"]
 
 
 def create_bodies(ids: dict[str, str]) -> dict[str, dict]:
