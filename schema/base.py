@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, pre_load
 
+from sync.ops import unstorable
 from sync.registry import EntityType, FieldSpec, Registry, StateMachine
 
 # Every value on the wire is JSON; these are the merge kinds a mutable field may declare.
@@ -51,6 +52,15 @@ class EntitySchema(Schema):
     entity: str = ""
     append_only: bool = False
 
+    @pre_load
+    def _refuse_unstorable(self, data: Any, **_: Any) -> Any:
+        # A device records only what the hub can keep: refused here, not at the next push.
+        found = unstorable(data)
+        if found is not None:
+            where, why = found
+            raise ValidationError(why, field_name=where or "_schema")
+        return data
+
 
 def reason(error: ValidationError) -> str:
     """One readable line from marshmallow's messages (a list, or a dict for nested data)."""
@@ -68,6 +78,10 @@ def _field_validator(field: fields.Field):
             if not field.allow_none:
                 raise ValueError("may not be empty")
             return
+        found = unstorable(value)
+        if found is not None:
+            where, why = found
+            raise ValueError(f"{where}: {why}" if where else why)
         try:
             field.deserialize(value)
         except ValidationError as exc:

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import pytest
 
+from device_agent import visit
+from device_agent.agent import Agent
+from device_agent.transport import InProcessTransport
+from device_agent.van import NotRecorded
 from hub import auth
+from sync.errors import InvalidOp
 
 from .test_error_shape import SEEDED, assert_error_shape, call, routes
 from .test_fuzz import hub_now_hlc, snapshot
@@ -105,3 +110,21 @@ def test_the_widest_integers_a_store_keeps_are_taken(client, office):
         assert reply.status_code == 201, reply.get_json()
         assert reply.get_json()["data"]["health"] == {"score": score}
 
+
+def test_a_tablet_refuses_to_record_text_with_a_nul_so_its_pushes_are_never_refused(app, client, store, seeded,
+                                                                                   tmp_path):
+    code = auth.create_enrolment_code(store, "technician", "tech-1", "Ana's tablet")
+    agent = Agent.enrol(tmp_path / "tablet", "http://hub", code, transport=InProcessTransport(app))
+    try:
+        agent.sync()
+        with pytest.raises(NotRecorded) as refused_record:
+            visit.log_time(agent, "job-1", minutes=5, description=NUL)
+        assert refused_record.value.field == "description"
+        visit.check_in(agent, "job-1", visit.Fix(51.45, -2.59, 8))
+        with pytest.raises(InvalidOp) as refused_field:
+            visit.problem(agent, "job-1", NUL)
+        assert refused_field.value.field == "problem"
+        visit.log_time(agent, "job-1", minutes=5, description="replaced capacitor")
+        assert agent.sync().rejected == []
+    finally:
+        agent.close()
