@@ -9,6 +9,7 @@ technicians who work from the van. A job reassigned away stops flowing: it leave
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
@@ -115,8 +116,9 @@ _WORTH_KEEPING = 1000
 # Scopes by their text: each pull page reads back, as what the device holds, the scope the page
 # before wrote, and parsing a big one costs more than the rest of the page.
 _parsed = _KeptScopes()
-# Scopes by what they are computed from (see compute_scope).
-_computed = _KeptScopes()
+# Each hub's scopes by what they are computed from (see compute_scope); a process may run
+# several hubs (tests, the simulation), whose logs may well end at the same place.
+_computed: weakref.WeakKeyDictionary[HubStore, _KeptScopes] = weakref.WeakKeyDictionary()
 
 
 def compute_scope(store: HubStore, device: Device) -> Scope:
@@ -124,12 +126,15 @@ def compute_scope(store: HubStore, device: Device) -> Scope:
     ops the hub accepts, and every batch accepted adds to the op log: so the log's end names
     the links' state, and a scope computed at one end holds until the next (a bootstrap asks
     for the same scope of 100,000 records on each of its pages)."""
+    kept = _computed.get(store)
+    if kept is None:
+        kept = _computed.setdefault(store, _KeptScopes())
     key = (device.kind, device.technician_id, device.van_id, store.replica.log_end())
-    known = _computed.get(key)
+    known = kept.get(key)
     if known is not None:
         return known
     scope = _compute_scope(store, device)
-    _computed.keep(key, scope)
+    kept.keep(key, scope)
     return scope
 
 

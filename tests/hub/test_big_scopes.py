@@ -2,7 +2,10 @@
 was written, in the format of today or of before; one computed follows every change of
 assignment at once; no caller can change what another gets."""
 
+from hub import auth
+from hub.config import HubConfig
 from hub.scope import Scope, compute_scope
+from hub.store import HubStore
 from sync.hlc import pack
 from sync.ops import APPEND, SET, Op
 
@@ -73,3 +76,26 @@ def test_a_scope_computed_for_one_technician_is_not_given_to_another(store, devi
     assert "job-1" in mine.jobs and theirs.jobs == {"job-2"}
     mine.entities.clear()
     assert ("time_log", "log-00001") in compute_scope(store, tablet).entities
+
+
+def test_two_hubs_in_one_process_never_share_a_scope(tmp_path):
+    """Tests and the simulation run several hubs at once, whose logs may end at the same place."""
+    stores = []
+    try:
+        for name, change in (("a", ("customer", "cust-1", SET, "name", "Harbour Hotels")),
+                             ("b", ("job", "job-1", SET, "technician_id", "tech-2"))):
+            (tmp_path / name).mkdir()
+            store = HubStore(HubConfig(database=tmp_path / name / "hub.db"))
+            stores.append(store)
+            seed_job(store)
+            _time_logs(store, "job-1", 1, RECORDS)
+            store.write([change])
+        a, b = stores
+        assert a.replica.log_end() == b.replica.log_end()
+        tablets = [auth.enrol(store, auth.create_enrolment_code(store, "technician", "tech-1", "tablet"), "tablet",
+                              "test")[0] for store in stores]
+        assert "job-1" in compute_scope(a, tablets[0]).jobs
+        assert "job-1" not in compute_scope(b, tablets[1]).jobs
+    finally:
+        for store in stores:
+            store.close()
