@@ -21,14 +21,22 @@ from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import Schema, fields, validate
 
 from sync.errors import InvalidOp
-from sync.ops import Op, from_wire, to_wire
+from sync.ops import Op, OpId, from_wire, to_wire
 from sync.protocol import MAX_BATCH, PROTOCOL_VERSION
+from sync.replica import Rejection
 from sync.store.sql import SqlReplica
 
 from .auth import Device, current_store, device_required, get_device
 from .errors import ApiError
 from .scope import Scope, check_write, compute_scope
 from .store import HubStore
+
+# A push is ingested this many ops at a time, each slice its own transaction, so no write holds the
+# database for longer than a slice takes (target 50 ms; a 1,000-op push in one took ~70 ms) and
+# pulls, office edits and engine rounds interleave. Committing slices apart is safe because
+# ingest is idempotent: a push cut between two slices is resent whole and the first counts as
+# duplicates.
+PUSH_SLICE = 250
 
 bp = Blueprint("sync_api", __name__, url_prefix="/api/v1/sync")
 
@@ -108,34 +116,41 @@ def push():
     if forged:
         raise ApiError(403, "a device may push only ops it authored itself; nothing was stored", forged,
                        hint="push from the device that recorded the work")
+    accepted = duplicates = 0
+    rejected: list[tuple[OpId, Rejection]] = []
+    writable: Scope | None = None
+    for start in range(0, max(len(ops), 1), PUSH_SLICE):
+        with store.unit_of_work():
+            if writable is None:
+                writable = _write_scope(store, device)
+            refused = []
+            allowed = []
+            for op in ops[start:start + PUSH_SLICE]:
+                rejection = check_write(store, device, writable, op)
+                if rejection is None:
+                    allowed.append(op)
+                else:
+                    refused.append((op, rejection))
+            result = store.replica.ingest(allowed, store.now_ms())
+            accepted += len(result.accepted)
+            duplicates += result.duplicates
+            rejected += result.rejected + store.replica.quarantine(refused, store.now_ms())
     with store.unit_of_work():
-        writable = _write_scope(store, device)
-        refused = []
-        allowed = []
-        for op in ops:
-            rejection = check_write(store, device, writable, op)
-            if rejection is None:
-                allowed.append(op)
-            else:
-                refused.append((op, rejection))
-        result = store.replica.ingest(allowed, store.now_ms())
-        rejected = result.rejected + store.replica.quarantine(refused, store.now_ms())
         store.conn.execute(
             "UPDATE devices SET pushed = pushed + ?, rejected = rejected + ?, last_sync_at = ?, last_seen_at = ? "
             "WHERE node = ?",
-            (len(result.accepted), len(rejected), store.now_iso(), store.now_iso(), device.node),
+            (accepted, len(rejected), store.now_iso(), store.now_iso(), device.node),
         )
         store.conn.execute(
             "INSERT INTO sync_log (node, at, kind, ops, accepted, rejected, clock_offset_ms) VALUES (?,?,?,?,?,?,?)",
-            (device.node, store.now_iso(), "push", len(ops), len(result.accepted), len(rejected),
-             device.clock_offset_ms),
+            (device.node, store.now_iso(), "push", len(ops), accepted, len(rejected), device.clock_offset_ms),
         )
-    if result.accepted:
+    if accepted:
         store.poke_engines()
     return jsonify({
         "ok": True,
-        "accepted": len(result.accepted),
-        "duplicates": result.duplicates,
+        "accepted": accepted,
+        "duplicates": duplicates,
         "rejected": [{"id": [op_id.node, op_id.counter], "field": r.field, "reason": r.reason}
                      for op_id, r in rejected],
         "hub_has": store.replica.vector().get(device.node, 0),
