@@ -355,23 +355,28 @@ class SqlReplica:
             ix = front.ix.get(node)
             if ix is None:
                 continue
+            # The chunks that held the last counter looked up: counters go in order and a node's
+            # chunks seldom overlap, so they hold the next ones too until a counter is past them.
             chunks: list[dict[int, Op]] = []
-            seen: set[int] = set()
             for counter in sorted(set(counters)):
                 op = next((ops[counter] for ops in chunks if counter in ops), None)
                 if op is None:
-                    for seq, lo, body in self._execute(
-                        "SELECT seq, lo, body FROM op_chunks WHERE node = ? AND hi >= ? ORDER BY hi LIMIT ?",
-                        (ix, counter, CHUNKS_PER_LOOKUP),
-                    ).fetchall():
-                        if lo <= counter and seq not in seen:
-                            seen.add(seq)
-                            # Most recent first: the next counters are most likely in it.
-                            chunks.insert(0, self._chunk_ops.get(seq, partial(_ops_by_counter, node, body)))
+                    chunks = [
+                        self._chunk_ops.get(seq, partial(self._read_chunk, seq, node))
+                        for seq, lo in self._execute(
+                            "SELECT seq, lo FROM op_chunks WHERE node = ? AND hi >= ? ORDER BY hi LIMIT ?",
+                            (ix, counter, CHUNKS_PER_LOOKUP),
+                        ).fetchall()
+                        if lo <= counter
+                    ]
                     op = next((ops[counter] for ops in chunks if counter in ops), None)
                 if op is not None:
                     found.append(op)
         return found
+
+    def _read_chunk(self, seq: int, node: str) -> dict[int, Op]:
+        (body,), = self._execute("SELECT body FROM op_chunks WHERE seq = ?", (seq,)).fetchall()
+        return _ops_by_counter(node, body)
 
     def _scan_log(self) -> Iterator[Op]:
         seq = 0
@@ -603,11 +608,14 @@ class SqlReplica:
                 ix = self._execute("INSERT INTO nodes (node) VALUES (?) RETURNING ix", (node,)).fetchall()[0][0]
                 front.add(ix, node, 0, 0, 0)
                 self._names[ix] = node
-        self._executemany(
-            "INSERT INTO op_chunks (node, lo, hi, n, body) VALUES (?,?,?,?,?)",
-            [(front.ix[node], min(touched[node]), max(touched[node]), len(mine), encode_chunk(mine))
-             for node, mine in by_node.items()],
-        )
+        for node, mine in by_node.items():
+            low, high = min(touched[node]), max(touched[node])
+            (seq,), = self._execute("INSERT INTO op_chunks (node, lo, hi, n, body) VALUES (?,?,?,?,?) RETURNING seq",
+                                    (front.ix[node], low, high, len(mine), encode_chunk(mine))).fetchall()
+            if high - low + 1 != len(mine):
+                # Ops out of order (a history pull): the next batches ask which of them are held,
+                # and would otherwise decode the chunk to find out.
+                self._chunk_counters.get(seq, partial(frozenset, [op.counter for op in mine]))
         self._save_registers(registers)
         if quarantined:
             self._executemany(
