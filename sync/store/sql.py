@@ -608,14 +608,18 @@ class SqlReplica:
                 ix = self._execute("INSERT INTO nodes (node) VALUES (?) RETURNING ix", (node,)).fetchall()[0][0]
                 front.add(ix, node, 0, 0, 0)
                 self._names[ix] = node
+        dense = []
         for node, mine in by_node.items():
-            low, high = min(touched[node]), max(touched[node])
+            row = (front.ix[node], min(touched[node]), max(touched[node]), len(mine), encode_chunk(mine))
+            if row[2] - row[1] + 1 == row[3]:
+                dense.append(row)
+                continue
+            # Ops out of order (a history pull): the next batches ask which of them are held, and
+            # would otherwise decode the chunk to find out.
             (seq,), = self._execute("INSERT INTO op_chunks (node, lo, hi, n, body) VALUES (?,?,?,?,?) RETURNING seq",
-                                    (front.ix[node], low, high, len(mine), encode_chunk(mine))).fetchall()
-            if high - low + 1 != len(mine):
-                # Ops out of order (a history pull): the next batches ask which of them are held,
-                # and would otherwise decode the chunk to find out.
-                self._chunk_counters.get(seq, partial(frozenset, [op.counter for op in mine]))
+                                    row).fetchall()
+            self._chunk_counters.get(seq, partial(frozenset, [op.counter for op in mine]))
+        self._executemany("INSERT INTO op_chunks (node, lo, hi, n, body) VALUES (?,?,?,?,?)", dense)
         self._save_registers(registers)
         if quarantined:
             self._executemany(
