@@ -1,5 +1,6 @@
 """Real zeroconf on loopback: the hub announces _fieldsync._tcp, an agent finds it and enrols."""
 
+import pytest
 from click.testing import CliRunner
 
 from device_agent.cli import main
@@ -9,6 +10,10 @@ from hub.app import create_app, store_of
 from hub.server import start
 
 from ..hub.conftest import seed_job
+
+# Zeroconf on loopback is one network for every test process: a test that expects to find no hub
+# must not run while another announces one (pytest-xdist keeps a group on one worker).
+pytestmark = pytest.mark.xdist_group("zeroconf")
 
 
 def test_an_agent_finds_the_hub_by_zeroconf_and_enrols_through_it(tmp_path):
