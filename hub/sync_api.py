@@ -119,7 +119,7 @@ def push():
     accepted = duplicates = 0
     rejected: list[tuple[OpId, Rejection]] = []
     writable: Scope | None = None
-    for start in range(0, max(len(ops), 1), PUSH_SLICE):
+    for start in range(0, len(ops), PUSH_SLICE):
         with store.unit_of_work():
             if writable is None:
                 writable = _write_scope(store, device)

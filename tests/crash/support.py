@@ -86,17 +86,18 @@ def open_replica(path: Path) -> SqliteReplica:
 
 
 class HubProcess:
-    """``fieldsync-hub --db FILE serve --port 0`` as a child process; the URL is read from what it prints."""
+    """``fieldsync-hub --db FILE-OR-URL serve --port 0`` as a child process; the URL is read from what it prints."""
 
-    def __init__(self, database: Path, log: Path) -> None:
+    def __init__(self, database: Path | str, log: Path, *options: str) -> None:
         self.database = database
         self.log = log
+        self.options = options  # more `serve` options; a repeated one overrides the default here
         self.process: subprocess.Popen | None = None
         self.url = ""
 
     def start(self, timeout_s: float = 30.0) -> HubProcess:
         command = [HUB, "--db", str(self.database), "serve", "--host", "127.0.0.1", "--port", "0",
-                   "--no-zeroconf", "--engines-interval", "0", "--threads", "4"]
+                   "--no-zeroconf", "--engines-interval", "0", "--threads", "4", *self.options]
         with open(self.log, "a") as errors:
             self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True,
                                             env=clean_env())

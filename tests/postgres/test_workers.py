@@ -10,7 +10,6 @@ escalates a breached ticket, and once it lets go the breach is escalated exactly
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -27,30 +26,12 @@ from hub.store import HubStore
 from sync.ops import SET
 from sync.store.postgres import ENGINES_LOCK, schema_key
 
-from ..crash.support import HUB, LISTENING, assert_exactly_once, clean_env, kill
+from ..crash.support import HubProcess, assert_exactly_once
 from ..hub.conftest import seed_job
 from .schemas import SERVER
 
 WORKERS = 3
 TABLETS = 3
-
-
-def start_workers(url: str, log: Path) -> tuple[subprocess.Popen, str]:
-    command = [HUB, "--db", url, "serve", "--host", "127.0.0.1", "--port", "0", "--no-zeroconf",
-               "--workers", str(WORKERS), "--engines-interval", "0.3"]
-    with open(log, "a") as errors:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, env=clean_env())
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        found = LISTENING.search(line)
-        if found:
-            return process, found.group(1)
-        if not line and process.poll() is not None:
-            break
-    kill(process)
-    raise AssertionError(f"the hub did not start: {log.read_text()[-2000:]}")
 
 
 def worker_pids(master: int, expected: int) -> list[int]:
@@ -61,18 +42,6 @@ def worker_pids(master: int, expected: int) -> list[int]:
         if len(children) >= expected or time.monotonic() > deadline:
             return children
         time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM the master (it stops its workers gracefully), SIGKILL if it hangs."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            kill(process)
-    if process.stdout is not None:
-        process.stdout.close()
 
 
 def escalations(store: HubStore, ticket: str) -> list[dict]:
@@ -100,11 +69,12 @@ def test_three_workers_serve_tablets_and_office_at_once_and_run_each_engine_roun
     key = (ENGINES_LOCK, schema_key(f"{schema}/engines"))
     lock.execute("SELECT pg_advisory_lock(%s, %s)", key)  # no engine round may start until we let go
 
-    process, url = start_workers(pg_url, tmp_path / "hub.log")
+    hub = HubProcess(pg_url, tmp_path / "hub.log", "--workers", str(WORKERS), "--engines-interval", "0.3")
+    hub.start(timeout_s=60)
     agents: list[Agent] = []
     try:
-        assert len(worker_pids(process.pid, WORKERS)) == WORKERS
-        agents = [Agent.enrol(tmp_path / f"tablet-{n}", url, code) for n, code in enumerate(codes, 1)]
+        assert len(worker_pids(hub.pid, WORKERS)) == WORKERS
+        agents = [Agent.enrol(tmp_path / f"tablet-{n}", hub.url, code) for n, code in enumerate(codes, 1)]
         failures: list[BaseException] = []
 
         def work(agent: Agent, job: str) -> None:
@@ -125,7 +95,7 @@ def test_three_workers_serve_tablets_and_office_at_once_and_run_each_engine_roun
         def edit_tickets() -> None:
             try:
                 for n in range(20):
-                    reply = requests.patch(f"{url}/api/v1/tickets/tkt-late", headers=office, timeout=30,
+                    reply = requests.patch(f"{hub.url}/api/v1/tickets/tkt-late", headers=office, timeout=30,
                                            json={"description": f"caller rang again ({n})"})
                     assert reply.status_code == 200, reply.text
             except BaseException as exc:
@@ -163,7 +133,7 @@ def test_three_workers_serve_tablets_and_office_at_once_and_run_each_engine_roun
     finally:
         for agent in agents:
             agent.close()
-        stop(process)
+        hub.stop()
         lock.close()
         store.close()
-    assert process.returncode == 0
+    assert hub.process is not None and hub.process.returncode == 0
