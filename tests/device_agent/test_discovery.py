@@ -11,22 +11,19 @@ from hub.server import start
 
 from ..hub.conftest import seed_job
 
-# Zeroconf on loopback is one network for every test process: a test that expects to find no hub
-# must not run while another announces one (pytest-xdist keeps a group on one worker).
+# Zeroconf on loopback is one network for every test process: tests that announce or look for
+# hubs stay on one pytest-xdist worker.
 pytestmark = pytest.mark.xdist_group("zeroconf")
 
 
-# First in the file, so it runs before the test below announces a hub: a stopped hub's record
-# can linger in the responders' caches for a moment, and its port may by then serve another
-# worker's test hub.
-def test_without_a_hub_on_the_network_enrol_says_what_to_do(tmp_path):
-    result = CliRunner().invoke(main, ["--home", str(tmp_path / "tablet"), "enrol", "--code", "AAAA-BBBB-CCCC",
+def test_an_agent_finds_the_hub_by_zeroconf_and_enrols_through_it_and_without_one_says_what_to_do(tmp_path):
+    # One test, in this order: with no hub announced yet, enrol says what to do; then a hub is
+    # announced and found. Two tests could run in either order, or at once in two processes.
+    result = CliRunner().invoke(main, ["--home", str(tmp_path / "nowhere"), "enrol", "--code", "AAAA-BBBB-CCCC",
                                        "--interface", "127.0.0.1"])
     assert result.exit_code != 0
     assert "give the hub's address with --hub URL" in result.output
 
-
-def test_an_agent_finds_the_hub_by_zeroconf_and_enrols_through_it(tmp_path):
     app = create_app({"database": tmp_path / "hub.db"})
     seed_job(store_of(app))
     running = start(app, "127.0.0.1", 0, zeroconf=True, interfaces=["127.0.0.1"])
