@@ -22,7 +22,7 @@ from typing import Any
 from schema import REGISTRY
 from sync.errors import SyncError
 from sync.ops import Op, from_wire, to_wire
-from sync.protocol import PROTOCOL_VERSION
+from sync.protocol import MAX_PULL, PROTOCOL_VERSION
 from sync.store import SqliteReplica
 
 from . import clock
@@ -33,7 +33,7 @@ VERSION = "0.1.0"
 BLOB_CHUNK = 256 * 1024
 PUSH_BATCH = 500
 # Pages as large as the hub allows: a first sync of a big scope takes few round trips.
-PULL_BATCH = 5000
+PULL_BATCH = MAX_PULL
 
 _AGENT_DDL = (
     "CREATE TABLE IF NOT EXISTS agent_state (key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID",

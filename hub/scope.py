@@ -12,7 +12,8 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import orjson
 
@@ -31,16 +32,28 @@ WHOLE_TYPES = frozenset({"item", "checklist_template"})
 TECHNICIAN_JOB_FIELDS = frozenset({"status", "completion_notes", "problem"})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Scope:
     """Entities a device holds or should hold. ``types`` are entity types held whole; an empty
-    Scope is what a device that never synced holds."""
+    Scope is what a device that never synced holds. Immutable: one scope of 100,000 records is
+    shared by every page of a bootstrap and every pull that asks for it, never copied."""
 
-    entities: set[tuple[str, str]] = field(default_factory=set)
+    entities: frozenset[tuple[str, str]] = frozenset()
     types: frozenset[str] = frozenset()
-    jobs: set[str] = field(default_factory=set)
-    tickets: set[str] = field(default_factory=set)
-    vans: set[str] = field(default_factory=set)
+    jobs: frozenset[str] = frozenset()
+    tickets: frozenset[str] = frozenset()
+    vans: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        for name in ("entities", "types", "jobs", "tickets", "vans"):
+            value = getattr(self, name)
+            if not isinstance(value, frozenset):
+                object.__setattr__(self, name, frozenset(value))
+
+    @cached_property
+    def ordered(self) -> tuple[tuple[str, str], ...]:
+        """The entities sorted: the order their history goes in, sorted once per scope."""
+        return tuple(sorted(self.entities))
 
     def contains(self, entity: str, eid: str) -> bool:
         return entity in self.types or (entity, eid) in self.entities
@@ -73,14 +86,12 @@ class Scope:
             return known
         data = orjson.loads(text)
         raw = data["entities"]
-        entities = ({(entity, eid) for entity, eids in raw.items() for eid in eids} if isinstance(raw, dict)
-                    else {(entity, eid) for entity, eid in raw})
-        scope = cls(entities, frozenset(data["types"]), set(data["jobs"]), set(data["tickets"]), set(data["vans"]))
+        entities = (frozenset((entity, eid) for entity, eids in raw.items() for eid in eids) if isinstance(raw, dict)
+                    else frozenset((entity, eid) for entity, eid in raw))
+        scope = cls(entities, frozenset(data["types"]), frozenset(data["jobs"]), frozenset(data["tickets"]),
+                    frozenset(data["vans"]))
         _parsed.keep(text, scope)
         return scope
-
-    def copy(self) -> Scope:
-        return Scope(set(self.entities), self.types, set(self.jobs), set(self.tickets), set(self.vans))
 
     def union(self, other: Scope) -> Scope:
         return Scope(self.entities | other.entities, self.types | other.types, self.jobs | other.jobs,
@@ -88,8 +99,7 @@ class Scope:
 
 
 class _KeptScopes:
-    """A few big scopes by a key that names their content exactly (so an entry is never stale);
-    copies go in and out, so no caller can change what another gets."""
+    """A few big scopes by a key that names their content exactly (so an entry is never stale)."""
 
     def __init__(self, size: int = 4) -> None:
         self.size = size
@@ -99,19 +109,17 @@ class _KeptScopes:
     def keep(self, key: Hashable, scope: Scope) -> None:
         if len(scope.entities) < _WORTH_KEEPING:
             return
-        copied = scope.copy()
         with self._lock:
-            self._scopes[key] = copied
+            self._scopes[key] = scope
             while len(self._scopes) > self.size:
                 self._scopes.popitem(last=False)
 
     def get(self, key: Hashable) -> Scope | None:
         with self._lock:
-            scope = self._scopes.get(key)
-        return scope.copy() if scope is not None else None
+            return self._scopes.get(key)
 
 
-# Below this many entities a scope costs less to compute or parse than to look up and copy.
+# Below this many entities a scope costs less to compute or parse than to look up.
 _WORTH_KEEPING = 1000
 # Scopes by their text: each pull page reads back, as what the device holds, the scope the page
 # before wrote, and parsing a big one costs more than the rest of the page.
@@ -251,7 +259,7 @@ def _check_stock(store: HubStore, device: Device, scope: Scope, op: Op) -> Rejec
     return None
 
 
-def _names_one_of(parent: object, ids: set[str]) -> bool:
+def _names_one_of(parent: object, ids: frozenset[str]) -> bool:
     """Whether a pushed record's parent id is one of ``ids``. A device may send any JSON there, and
     a list or an object cannot even be looked up in a set (unhashable): it names nothing."""
     return isinstance(parent, str) and parent in ids

@@ -22,7 +22,7 @@ from marshmallow import Schema, fields, validate
 
 from sync.errors import InvalidOp
 from sync.ops import Op, OpId, from_wire, to_wire
-from sync.protocol import MAX_BATCH, PROTOCOL_VERSION
+from sync.protocol import MAX_BATCH, MAX_PULL, PROTOCOL_VERSION
 from sync.replica import Rejection
 from sync.store.sql import SqlReplica
 
@@ -54,7 +54,7 @@ class PushSchema(Schema):
 
 class PullSchema(Schema):
     cursor = fields.Integer(required=True, validate=validate.Range(min=0))
-    limit = fields.Integer(load_default=1000, validate=validate.Range(1, MAX_BATCH))
+    limit = fields.Integer(load_default=1000, validate=validate.Range(1, MAX_PULL))
     # The offer id of the last reply the device committed (None: an agent that predates offer ids).
     ack = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
 
@@ -211,7 +211,7 @@ def _pull(store: HubStore, device: Device, cursor: int, limit: int, ack: int | N
     # A device asking from the start holds nothing we can count on (new, reinstalled, restored).
     held = Scope.loads(device.acked_scope) if cursor > 0 else Scope()
     scope = compute_scope(store, device)
-    added = sorted(scope.entities - held.entities)
+    added = [key for key in scope.ordered if key not in held.entities]
     new_types = sorted(scope.types - held.types)
     if added or new_types:
         return _send_history(store, device, cursor, limit, held, scope, added, new_types)
@@ -273,7 +273,7 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
         offered = Scope(held.entities | scope.entities, held.types | scope.types, held.jobs | scope.jobs,
                         held.tickets | scope.tickets, held.vans | scope.vans)
     else:
-        offered = Scope(held.entities | set(sent), held.types, held.jobs, held.tickets, held.vans)
+        offered = Scope(held.entities.union(sent), held.types, held.jobs, held.tickets, held.vans)
     next_cursor = max(cursor, replica.log_end()) if fresh else cursor
     return {
         "ok": True, "ops": [to_wire(op) for op in ops], "cursor": next_cursor, "more": True, "left_scope": [],

@@ -25,6 +25,9 @@ PROTOCOL_VERSION = 1
 SERVICE_TYPE = "_fieldsync._tcp.local."
 DEFAULT_BATCH = 1000
 MAX_BATCH = 5000
+# A pull reply may carry more: a device taking in a scope of 100,000 records pays per page for
+# what it already holds (the hub and the device both), so fewer, larger pages bootstrap faster.
+MAX_PULL = 20_000
 
 
 class SyncReplica(Protocol):

@@ -82,6 +82,7 @@ def is_voided(entries: Sequence[Entry], voids: Sequence[VoidEntry]) -> bool:
 # Constructors without NamedTuple's Python-level __new__, for the fast path run once per record.
 _entry = partial(tuple.__new__, Entry)
 _register = partial(tuple.__new__, RecordRegister)
+_op = partial(tuple.__new__, Op)
 
 
 class Append:
@@ -141,6 +142,13 @@ class Append:
 
     def history(self, register: RecordRegister) -> list[tuple[str, int]]:
         return [(e.node, e.counter) for e in register.entries] + [(v.node, v.counter) for v in register.voids]
+
+    def history_ops(self, key: RegisterKey, register: RecordRegister) -> list[Op]:
+        """A record or a void is never edited, and the register keeps all of it."""
+        entity, eid, field = key.entity, key.eid, key.field
+        records = [_op((e.node, e.counter, e.hlc, entity, eid, APPEND, field, e.value, ())) for e in register.entries]
+        return records + [_op((v.node, v.counter, v.hlc, entity, eid, VOID, field, v.reason, (v.target,)))
+                          for v in register.voids]
 
     def encode(self, register: RecordRegister) -> tuple[Any, Any]:
         entries = register.entries

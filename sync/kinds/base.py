@@ -88,6 +88,11 @@ class MergeKind(Protocol):
         """Ids of the ops that rebuild this register's state on a fresh replica; None when only
         the whole log can (a counter)."""
 
+    def history_ops(self, key: RegisterKey, register: Any) -> list[Op] | None:
+        """The ops of :meth:`history` made from the register alone, when it keeps every part of
+        them; None when they must be read from the log. A bootstrap sends the history of every
+        record in a scope: reading and decoding their ops again costs more than the rest."""
+
     def encode(self, register: Any) -> tuple[Any, Any]:
         """(value, meta), both JSON-ready: what a store persists; ``decode`` inverts it."""
 

@@ -80,6 +80,9 @@ class Counter:
         """A sum keeps no trace of its deltas: every one of them is needed (read from the log)."""
         return None
 
+    def history_ops(self, key: RegisterKey, register: Any) -> None:
+        return None
+
     def encode(self, register: Decimal) -> tuple[Any, Any]:
         return to_json_number(register), None
 

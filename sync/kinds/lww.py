@@ -160,6 +160,9 @@ class Lww:
         resolved a conflict (its refs recreate the resolved record)."""
         return [(w.node, w.counter) for w in register.heads] + [(by.node, by.counter) for _, _, by in register.resolved]
 
+    def history_ops(self, key: RegisterKey, register: Any) -> None:
+        return None
+
     def refs_for_write(self, register: LwwRegister | None) -> tuple[OpId, ...]:
         """What a new local write must name: every head it overwrites, winner first."""
         return tuple(w.id for w in register.heads) if register else ()

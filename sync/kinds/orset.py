@@ -84,6 +84,9 @@ class OrSet:
         """The live adds: removed elements need neither their adds nor their removes."""
         return [(tag.node, tag.counter) for tags in register.tags.values() for tag in tags]
 
+    def history_ops(self, key: RegisterKey, register: Any) -> None:
+        return None
+
     def encode(self, register: SetRegister) -> tuple[Any, Any]:
         meta = {
             "t": {e: sorted(op_id_json(t) for t in ids) for e, ids in sorted(register.tags.items())},

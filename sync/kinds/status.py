@@ -92,6 +92,9 @@ class Status:
     def history(self, register: StatusRegister) -> list[tuple[str, int]]:
         return [(t.node, t.counter) for t in register.transitions]
 
+    def history_ops(self, key: RegisterKey, register: Any) -> None:
+        return None
+
     def encode(self, register: StatusRegister) -> tuple[Any, Any]:
         meta = {
             "t": [list(t) for t in register.transitions],

@@ -58,6 +58,9 @@ class TombstoneKind:
     def history(self, register: Tombstone) -> list[tuple[str, int]]:
         return [(register.node, register.counter)]
 
+    def history_ops(self, key: RegisterKey, register: Any) -> None:
+        return None
+
     def encode(self, register: Tombstone) -> tuple[Any, Any]:
         return register.reason, [register.hlc, register.node, register.counter]
 

@@ -330,13 +330,20 @@ class SqlReplica:
         are left out. Counters need every delta; those are found by reading the log."""
         wanted: set[tuple[str, int]] = set()
         counters: set[tuple[str, str, str]] = set()
+        rebuilt: list[Op] = []
         for key, register in self._entity_registers(list(dict.fromkeys(keys))):
-            ids = KINDS[key.kind].history(register)
+            kind = KINDS[key.kind]
+            ops = kind.history_ops(key, register)
+            if ops is not None:
+                rebuilt.extend(ops)
+                continue
+            ids = kind.history(register)
             if ids is None:
                 counters.add((key.entity, key.eid, key.field))
             else:
                 wanted.update(ids)
         found = self._fetch_ops(wanted)
+        found.extend(rebuilt)
         if counters:
             found.extend(op for op in self._scan_log() if (op.entity, op.eid, op.field) in counters)
         found.sort(key=lambda op: (op.node, op.counter))

@@ -1,6 +1,11 @@
 """Big scopes, which the hub keeps between a device's pull pages: one read back is exactly what
 was written, in the format of today or of before; one computed follows every change of
-assignment at once; no caller can change what another gets."""
+assignment at once; no caller can change what another gets (scopes are immutable, shared, never
+copied)."""
+
+import dataclasses
+
+import pytest
 
 from hub import auth
 from hub.config import HubConfig
@@ -31,14 +36,22 @@ def test_a_scope_stored_as_a_list_of_pairs_before_still_reads():
                                       set(), {"van-1"})
 
 
-def test_changing_a_scope_read_back_changes_nothing_for_the_next_reader():
+def test_a_scope_read_back_cannot_be_changed_under_the_next_reader():
     scope = _big_scope(5000)
     text = scope.dumps()
     first = Scope.loads(text)
-    first.entities.add(("job", "job-2"))
-    first.jobs.add("job-2")
-    scope.entities.clear()
+    assert first is Scope.loads(text)  # shared, not parsed again
+    with pytest.raises(AttributeError):
+        first.entities.add(("job", "job-2"))  # type: ignore[attr-defined]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.jobs = frozenset({"job-2"})  # type: ignore[misc]
     assert Scope.loads(text) == _big_scope(5000)
+
+
+def test_a_scope_orders_its_entities_once():
+    scope = _big_scope(3)
+    assert scope.ordered == tuple(sorted(scope.entities))
+    assert scope.ordered is scope.ordered
 
 
 def _time_logs(store, job: str, first: int, count: int) -> None:
@@ -74,8 +87,7 @@ def test_a_scope_computed_for_one_technician_is_not_given_to_another(store, devi
     mine = compute_scope(store, tablet)
     theirs = compute_scope(store, tablet.__class__(**{**vars(tablet), "technician_id": "tech-2"}))
     assert "job-1" in mine.jobs and theirs.jobs == {"job-2"}
-    mine.entities.clear()
-    assert ("time_log", "log-00001") in compute_scope(store, tablet).entities
+    assert compute_scope(store, tablet) is mine  # kept, and shared: nobody can change it
 
 
 def test_two_hubs_in_one_process_never_share_a_scope(tmp_path):
