@@ -14,10 +14,13 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from schema import REGISTRY
 from sync.errors import SyncError
@@ -27,6 +30,7 @@ from sync.store import SqliteReplica
 
 from . import clock
 from .clock import Anchor, Elapsed, ElapsedReading, Estimate, no_elapsed, system_elapsed, wall_clock_ms
+from .spool import Spool
 from .transport import HttpTransport, HubRefused, HubTransport, with_retries
 
 VERSION = "0.1.0"
@@ -115,6 +119,9 @@ class Agent:
         with self.replica.transaction():
             for statement in _AGENT_DDL:
                 self.replica.conn.execute(statement)
+        self._spool = Spool(home / "pull-spool")
+        # What the hub was told this device holds is held before anyone reads it.
+        self._apply_spooled(SyncSummary(), None)
 
     # -- life cycle ---------------------------------------------------------------------------
     @classmethod
@@ -324,46 +331,80 @@ class Agent:
         return size if state["status"] == "verified" else int(state["received"])
 
     def _pull(self, summary: SyncSummary, progress: Progress | None) -> None:
+        """Pull pages until the hub has nothing more. Each reply is spooled to disk before the
+        request that acknowledges it, so the next page's request — and, over a real network, the
+        hub's work on it — goes beside this page's commit: a bootstrap costs about the larger of
+        the hub's and the device's work, not their sum. A reply spooled and not yet committed
+        (the agent died) is committed before anything else (see :meth:`_apply_spooled`)."""
+        self._apply_spooled(summary, progress)
         cursor = int(self._state("cursor", 0))
-        # The offer id of the last reply committed here: echoed, it is what tells the hub that
-        # this device holds what that reply carried (a hub that predates offer ids sends none).
+        # The offer id of the last reply held here: echoed, it is what tells the hub that this
+        # device holds what that reply carried (a hub that predates offer ids sends none).
         offer = self._state("pull_offer", None)
-        while True:
-            request: dict[str, Any] = {"cursor": cursor, "limit": PULL_BATCH}
-            if offer is not None:
-                request["ack"] = int(offer)
-            reply = self._call(summary, "POST", "/api/v1/sync/pull", json=request)
-            ops = [from_wire(raw) for raw in reply["ops"]]
-            entities = [(entity, eid) for entity, eid in reply.get("entities", ())]
-            with self.replica.transaction():
-                # The ops, the cursor that follows them and the reply's offer id commit together:
-                # a crash between them can never skip ops nor acknowledge what was not kept.
-                if reply.get("history") and "entities" in reply:
-                    # Entities entering our scope come whole: what we held of one that was here
-                    # before may have been superseded at the hub while it was away. Work recorded
-                    # here since the push is read in this transaction, so none can slip past.
-                    self.replica.rebuild(entities, ops, self.now_ms(), self._unpushed(int(reply["hub_has"])),
-                                         schema_checked=True)
-                else:
-                    # The hub validated every op it holds against the schema: see replica.ingest.
-                    self.replica.ingest(ops, self.now_ms(), schema_checked=True)
-                cursor = int(reply["cursor"])
-                self._set_state("cursor", cursor)
-                offer = reply.get("offer")
-                self._set_state("pull_offer", offer)
-                # An entity the hub sends again is back in scope (a job reassigned back to us);
-                # one the hub says has left is hidden until then.
-                self.replica.conn.executemany("DELETE FROM left_scope WHERE entity = ? AND eid = ?",
-                                              {(op.entity, op.eid) for op in ops}.union(entities))
-                for entity, eid in reply.get("left_scope", []):
-                    self.replica.conn.execute("INSERT OR REPLACE INTO left_scope VALUES (?,?,?)",
-                                              (entity, eid, self.device_time()))
-                    summary.left_scope.append([entity, eid])
-            summary.pulled += len(ops)
-            if progress:
-                progress("pull", summary.pulled, summary.pulled + (PULL_BATCH if reply["more"] else 0))
-            if not reply["more"]:
-                return
+        seq = int(self._state("spool_applied", 0))
+        # Over HTTP the request waits on the network in a thread; in-process transports (tests,
+        # the fault simulation) fetch first and commit after, in one thread, deterministically.
+        overlap = bool(getattr(self.transport, "overlaps", False))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pull") as fetcher:
+            pending = _started(fetcher if overlap else None, self._fetch_page, summary, cursor, offer, seq + 1)
+            while True:
+                reply = pending.result()
+                seq += 1
+                if reply["more"]:
+                    pending = _started(fetcher if overlap else None, self._fetch_page, summary,
+                                       int(reply["cursor"]), reply.get("offer"), seq + 1)
+                self._apply_page(seq, reply, summary, progress)
+                if not reply["more"]:
+                    return
+
+    def _fetch_page(self, summary: SyncSummary, cursor: int, offer: Any, seq: int) -> dict[str, Any]:
+        request: dict[str, Any] = {"cursor": cursor, "limit": PULL_BATCH}
+        if offer is not None:
+            request["ack"] = int(offer)
+        reply = self._call(summary, "POST", "/api/v1/sync/pull", json=request)
+        self._spool.put(seq, orjson.dumps(reply))
+        return reply
+
+    def _apply_spooled(self, summary: SyncSummary, progress: Progress | None) -> None:
+        """Commit the replies spooled and acknowledged to the hub but not committed here (the
+        agent died between the two), in order; drop those already committed."""
+        applied = int(self._state("spool_applied", 0))
+        for seq in self._spool.seqs():
+            if seq <= applied:
+                self._spool.drop(seq)
+            else:
+                self._apply_page(seq, orjson.loads(self._spool.read(seq)), summary, progress)
+
+    def _apply_page(self, seq: int, reply: dict[str, Any], summary: SyncSummary, progress: Progress | None) -> None:
+        ops = [from_wire(raw) for raw in reply["ops"]]
+        entities = [(entity, eid) for entity, eid in reply.get("entities", ())]
+        with self.replica.transaction():
+            # The ops, the cursor that follows them and the reply's offer id commit together:
+            # a crash between them can never skip ops nor acknowledge what was not kept.
+            if reply.get("history") and "entities" in reply:
+                # Entities entering our scope come whole: what we held of one that was here
+                # before may have been superseded at the hub while it was away. Work recorded
+                # here since the push is read in this transaction, so none can slip past.
+                self.replica.rebuild(entities, ops, self.now_ms(), self._unpushed(int(reply["hub_has"])),
+                                     schema_checked=True)
+            else:
+                # The hub validated every op it holds against the schema: see replica.ingest.
+                self.replica.ingest(ops, self.now_ms(), schema_checked=True)
+            self._set_state("cursor", int(reply["cursor"]))
+            self._set_state("pull_offer", reply.get("offer"))
+            self._set_state("spool_applied", seq)
+            # An entity the hub sends again is back in scope (a job reassigned back to us);
+            # one the hub says has left is hidden until then.
+            self.replica.conn.executemany("DELETE FROM left_scope WHERE entity = ? AND eid = ?",
+                                          {(op.entity, op.eid) for op in ops}.union(entities))
+            for entity, eid in reply.get("left_scope", []):
+                self.replica.conn.execute("INSERT OR REPLACE INTO left_scope VALUES (?,?,?)",
+                                          (entity, eid, self.device_time()))
+                summary.left_scope.append([entity, eid])
+        self._spool.drop(seq)
+        summary.pulled += len(ops)
+        if progress:
+            progress("pull", summary.pulled, summary.pulled + (PULL_BATCH if reply["more"] else 0))
 
     def _unpushed(self, hub_has: int) -> list[Op]:
         """This device's ops past ``hub_has``: those the hub had not received when it replied."""
@@ -418,3 +459,16 @@ class Agent:
                 "INSERT OR REPLACE INTO hub_rejections VALUES (?,?,?,?,?)",
                 [(r["id"][0], r["id"][1], r["field"], r["reason"], self.device_time()) for r in rejected],
             )
+
+
+def _started(pool: ThreadPoolExecutor | None, work: Callable[..., Any], *args: Any) -> Future[Any]:
+    """``work(*args)`` running in ``pool``, or, without one, already done here (its error kept
+    in the future, raised where the result is asked for, as from the pool)."""
+    if pool is not None:
+        return pool.submit(work, *args)
+    done: Future[Any] = Future()
+    try:
+        done.set_result(work(*args))
+    except Exception as exc:  # noqa: BLE001 — handed over, as the pool would
+        done.set_exception(exc)
+    return done

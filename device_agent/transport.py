@@ -42,6 +42,10 @@ class HubTransport(Protocol):
 class HttpTransport:
     """requests over HTTP, with a timeout on every call."""
 
+    # A call waits on the network, not on this process: the agent may commit one pull page
+    # while the request for the next is out (see Agent._pull).
+    overlaps = True
+
     def __init__(self, base_url: str, timeout_s: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
