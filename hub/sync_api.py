@@ -255,14 +255,16 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
     # from one sent before and again) would otherwise read as a conflict that never happened.
     replayed = {} if fresh else _ops_past(replica, cursor, set(wanted))
     sent: list[tuple[str, str]] = []
-    ops: list[Op] = []
+    ops: list[list[Any]] = []  # in wire form
     # Entities go a page at a time: one history read per page decodes each op chunk once.
     page_size = max(1, limit // 4)
     for start in range(0, len(wanted), page_size):
         page = wanted[start:start + page_size]
-        history = replica.history_ops(page)
-        kept = {op.id for op in history}
-        history.extend(op for key in page for op in replayed.get(key, ()) if op.id not in kept)
+        history = replica.history_wire(page)
+        if replayed:
+            kept = {(row[0], row[1]) for row in history}
+            history.extend(to_wire(op) for key in page for op in replayed.get(key, ())
+                           if (op.node, op.counter) not in kept)
         if ops and len(ops) + len(history) > limit:
             break
         ops.extend(history)
@@ -276,7 +278,7 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
         offered = Scope(held.entities.union(sent), held.types, held.jobs, held.tickets, held.vans)
     next_cursor = max(cursor, replica.log_end()) if fresh else cursor
     return {
-        "ok": True, "ops": [to_wire(op) for op in ops], "cursor": next_cursor, "more": True, "left_scope": [],
+        "ok": True, "ops": ops, "cursor": next_cursor, "more": True, "left_scope": [],
         "history": True, "entities": [list(e) for e in sent], "hub_has": replica.vector().get(device.node, 0),
         "hub_now_ms": store.now_ms(), "offer": _offer(store, device, next_cursor, offered),
     }

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
+import orjson
+
 from ..errors import InvalidOp
 from ..hlc import order_key
 from ..ops import APPEND, VOID, Op, OpId
@@ -149,6 +151,17 @@ class Append:
         records = [_op((e.node, e.counter, e.hlc, entity, eid, APPEND, field, e.value, ())) for e in register.entries]
         return records + [_op((v.node, v.counter, v.hlc, entity, eid, VOID, field, v.reason, (v.target,)))
                           for v in register.voids]
+
+    def single_record_wire(self, key: RegisterKey, value_json: str | bytes | None, meta: Any) -> list[Any] | None:
+        """The wire form (sync.ops.to_wire) of the one op a stored register of a lone record, never
+        voided, is made of — straight from its stored row (:meth:`encode`'s layout), the value
+        passed on as the JSON text it is stored as; None for any other register. Most of a
+        bootstrap's history is such records."""
+        if len(meta) != 2 or len(meta[1]) != 1:
+            return None
+        hlc, node, counter = meta[1][0]
+        value = None if value_json is None else orjson.Fragment(value_json)
+        return [node, counter, hlc, key.entity, key.eid, APPEND, key.field, value, []]
 
     def encode(self, register: RecordRegister) -> tuple[Any, Any]:
         entries = register.entries

@@ -33,6 +33,7 @@ import zstandard
 from .. import replica
 from ..errors import SyncError
 from ..kinds import KINDS, Conflict
+from ..kinds.append import APPEND_KIND
 from ..ops import Op, OpId, to_wire
 from ..registry import RegisterKey, Registry
 from ..replica import IngestResult, Rejection
@@ -348,6 +349,27 @@ class SqlReplica:
             found.extend(op for op in self._scan_log() if (op.entity, op.eid, op.field) in counters)
         found.sort(key=lambda op: (op.node, op.counter))
         return found
+
+    def history_wire(self, keys: Iterable[tuple[str, str]]) -> list[list[Any]]:
+        """:meth:`history_ops` in wire form (sync.ops.to_wire), ready to send. A lone record —
+        most of what a bootstrap sends — goes from its stored row to the wire without being
+        decoded into a register and an op, its value as the JSON text stored."""
+        records: list[list[Any]] = []
+        others: set[tuple[str, str]] = set()
+        loads = orjson.loads
+        for entity, eid, field, kind, value, meta in self._entity_rows(list(dict.fromkeys(keys))):
+            record = (APPEND_KIND.single_record_wire(RegisterKey(kind, entity, eid, field), value, loads(meta))
+                      if kind == APPEND_KIND.name else None)
+            if record is not None:
+                records.append(record)
+            else:
+                others.add((entity, eid))
+        # An entity with any other register goes whole through history_ops.
+        wire = [record for record in records if (record[3], record[4]) not in others]
+        if others:
+            wire.extend(to_wire(op) for op in self.history_ops(sorted(others)))
+        wire.sort(key=lambda row: (row[0], row[1]))
+        return wire
 
     def _fetch_ops(self, ids: Iterable[tuple[str, int]]) -> list[Op]:
         """The ops held with these ids. Each chunk holding some of them is decoded once, and
@@ -743,17 +765,22 @@ class SqlReplica:
         ).fetchall())
 
     def _entity_registers(self, keys: Sequence[tuple[str, str]]) -> Iterator[tuple[RegisterKey, Any]]:
-        """Every register of these (entity, eid), many entities a query (a bootstrap reads its
-        whole scope's: one query each would cost more than the rest of the read)."""
+        """Every register of these (entity, eid)."""
+        return _decoded_registers(self._entity_rows(keys))
+
+    def _entity_rows(self, keys: Sequence[tuple[str, str]]) -> Iterator[tuple[Any, ...]]:
+        """Every registers row (entity, eid, field, kind, value, meta) of these (entity, eid), many
+        entities a query (a bootstrap reads its whole scope's: one query each would cost more
+        than the rest of the read)."""
         for start in range(0, len(keys), LOAD_CHUNK):
             chunk = keys[start:start + LOAD_CHUNK]
             # Joined from the VALUES list, as in _load_rows: a probe of the primary key per entity.
-            yield from _decoded_registers(self._execute(
+            yield from self._execute(
                 "SELECT r.entity, r.eid, r.field, r.kind, r.value, r.meta "
                 f"FROM (VALUES {','.join(['(?,?)'] * len(chunk))}) AS k "
                 "JOIN registers AS r ON r.entity = k.column1 AND r.eid = k.column2",
                 [part for key in chunk for part in key],
-            ).fetchall())
+            ).fetchall()
 
     @staticmethod
     def _decode(node: str, body: bytes) -> list[Op]:

@@ -19,7 +19,7 @@ from sync.store import SqliteReplica
 from sync.store.postgres import PostgresReplica
 from sync.store.sql import ReadOnlyTransaction
 
-from ..sync.model import FAR_FUTURE_MS, REGISTRY
+from ..sync.model import FAR_FUTURE_MS, REGISTRY, history_on_the_wire_matches
 from ..sync.strategies import T0, deliveries, op_sets
 from .schemas import Schemas
 
@@ -88,8 +88,10 @@ def test_pulling_since_a_cursor_returns_every_op_once_in_order(ops, window):
 def test_history_ops_rebuild_the_same_state_on_a_replica_that_never_saw_the_entities(ops):
     with replicas("hub", "device") as (hub, device):
         hub.ingest(ops, FAR_FUTURE_MS)
-        device.ingest(hub.history_ops({(op.entity, op.eid) for op in ops}), FAR_FUTURE_MS)
+        entities = {(op.entity, op.eid) for op in ops}
+        device.ingest(hub.history_ops(entities), FAR_FUTURE_MS)
         assert device.canonical() == hub.canonical()
+        assert history_on_the_wire_matches(hub, entities)
 
 
 def test_reopening_keeps_everything_and_another_node_is_refused(pg_url):

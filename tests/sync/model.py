@@ -1,5 +1,8 @@
 """A small registry with one field of every merge kind, shared by the engine's tests."""
 
+import orjson
+
+from sync.ops import to_wire
 from sync.registry import EntityType, FieldSpec, Registry, machine
 
 JOB_MACHINE = machine(
@@ -35,3 +38,9 @@ REGISTRY = Registry([
 
 # A fixed "now" for tests that do not care about the clock bound: far beyond any HLC they make.
 FAR_FUTURE_MS = 4_102_444_800_000  # 2100-01-01
+
+
+def history_on_the_wire_matches(replica, entities) -> bool:
+    """Whether ``history_wire`` (what a hub sends) is ``history_ops`` in wire form, as JSON."""
+    expected = orjson.loads(orjson.dumps([to_wire(op) for op in replica.history_ops(entities)]))
+    return orjson.loads(orjson.dumps(replica.history_wire(entities))) == expected

@@ -16,7 +16,7 @@ from sync.store import SqliteReplica
 from sync.transport import InMemoryTransport, LossyTransport
 from sync.vv import dominates
 
-from .model import FAR_FUTURE_MS, REGISTRY
+from .model import FAR_FUTURE_MS, REGISTRY, history_on_the_wire_matches
 from .strategies import T0, causal_ops, deliveries, op_sets
 
 
@@ -169,6 +169,7 @@ def test_history_ops_rebuild_the_same_state_on_a_replica_that_never_saw_the_enti
             authored = {op.id: op for op in ops}
             assert len({op.id for op in history}) == len(history)
             assert all(op == authored[op.id] for op in history)
+            assert history_on_the_wire_matches(hub, entities)
             device.ingest(history, FAR_FUTURE_MS)
             assert device.canonical() == hub.canonical()
         finally:
