@@ -705,6 +705,9 @@ class SqlReplica:
                 )
         # load() told us which registers exist: new ones are plain inserts, the rest updates.
         if inserts:
+            # In key order: each row lands beside the last in the table's b-tree (a bootstrap
+            # inserts 100,000; in arrival order they land all over it, at twice the cost).
+            inserts.sort()
             self._executemany("INSERT INTO registers VALUES (?,?,?,?,?,?)", inserts)
         if updates:
             self._executemany(
