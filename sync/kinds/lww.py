@@ -155,10 +155,18 @@ class Lww:
     def is_empty(self, register) -> bool:
         return not register.heads and not register.resolved
 
-    def history(self, register: LwwRegister) -> list[tuple[str, int]]:
-        """The ops that rebuild this register elsewhere: its heads, and each write that
-        resolved a conflict (its refs recreate the resolved record)."""
-        return [(w.node, w.counter) for w in register.heads] + [(by.node, by.counter) for _, _, by in register.resolved]
+    def history(self, register: LwwRegister) -> list[tuple[str, int]] | None:
+        """The ops that rebuild this register elsewhere: its heads — every write that resolved a
+        conflict among them, whose refs recreate the resolved record — or, once such a write has
+        been overwritten, the field's whole log (None).
+
+        Sent without the writes that overwrote it, a resolving write would be a head again where
+        it is rebuilt: a conflict that never happened. Those writes are forgotten here and the
+        resolved record is kept for good, so only the log still links the two."""
+        heads = [(w.node, w.counter) for w in register.heads]
+        if register.resolved and not {by for _, _, by in register.resolved} <= set(heads):
+            return None
+        return heads
 
     def history_ops(self, key: RegisterKey, register: Any) -> None:
         return None
