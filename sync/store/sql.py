@@ -722,7 +722,7 @@ class SqlReplica:
         return self._frontier((self.node,)).max.get(self.node, 0) + 1
 
     def drop(self, entities: Sequence[tuple[str, str]]) -> None:
-        pairs = [tuple(pair) for pair in entities]
+        pairs = [(entity, eid) for entity, eid in entities]
         if not pairs:
             return
         # Most entities a history page resets were never held here (a first sync): finding the
