@@ -24,7 +24,7 @@ import orjson
 
 from schema import REGISTRY
 from sync.errors import SyncError
-from sync.ops import Op, from_wire, to_wire
+from sync.ops import Op, OpId, from_wire, to_wire
 from sync.protocol import MAX_PULL, PROTOCOL_VERSION
 from sync.store import SqliteReplica
 
@@ -44,10 +44,12 @@ _AGENT_DDL = (
     "CREATE TABLE IF NOT EXISTS blob_queue (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, mime TEXT, "
     "added_at TEXT NOT NULL, uploaded_at TEXT)",
     "CREATE TABLE IF NOT EXISTS hub_rejections (node TEXT NOT NULL, counter INTEGER NOT NULL, field TEXT, "
-    "reason TEXT, at TEXT, PRIMARY KEY (node, counter))",
+    "reason TEXT, at TEXT, clock_ahead INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (node, counter))",
     "CREATE TABLE IF NOT EXISTS left_scope (entity TEXT NOT NULL, eid TEXT NOT NULL, at TEXT NOT NULL, "
     "PRIMARY KEY (entity, eid))",
 )
+
+_REJECTION_COLUMNS = "(node, counter, field, reason, at, clock_ahead) VALUES (?,?,?,?,?,?)"
 
 
 class NotEnrolled(SyncError):
@@ -119,6 +121,10 @@ class Agent:
         with self.replica.transaction():
             for statement in _AGENT_DDL:
                 self.replica.conn.execute(statement)
+            columns = {row[1] for row in self.replica.conn.execute("PRAGMA table_info(hub_rejections)")}
+            if "clock_ahead" not in columns:  # a home folder of an agent that predates it
+                self.replica.conn.execute(
+                    "ALTER TABLE hub_rejections ADD COLUMN clock_ahead INTEGER NOT NULL DEFAULT 0")
         self._spool = Spool(home / "pull-spool")
         # What the hub was told this device holds is held before anyone reads it.
         self._apply_spooled(SyncSummary(), None)
@@ -260,6 +266,8 @@ class Agent:
         self._clock_measured(int(reply["hub_now_ms"]), offset, before)
         summary.clock_offset_ms = offset
         self._set_state("hub_has", int(reply["hub_has"]))
+        if "quarantined" in reply:  # a hub that predates it does not say
+            self._mirror_rejections(reply["quarantined"], reply.get("quarantined_through"))
         return int(reply["hub_has"])
 
     def _push(self, hub_has: int, summary: SyncSummary, progress: Progress | None) -> int:
@@ -410,12 +418,17 @@ class Agent:
             progress("pull", summary.pulled, summary.pulled + (PULL_BATCH if reply["more"] else 0))
 
     def _unpushed(self, hub_has: int) -> list[Op]:
-        """This device's ops past ``hub_has``: those the hub had not received when it replied."""
+        """This device's ops the hub had not merged when it replied: those past ``hub_has`` (not
+        received yet), and those it holds in quarantine until its clock reaches them — counted in
+        ``hub_has``, left out of what it sends, and merged there later."""
+        node = self.config.node
+        waiting = [self.replica.get_op(OpId(node, counter)) for (counter,) in self.replica.conn.execute(
+            "SELECT counter FROM hub_rejections WHERE node = ? AND clock_ahead AND counter <= ?", (node, hub_has))]
         tops = self.replica.max_counters()
-        mine = tops.get(self.config.node, 0)
-        if mine <= hub_has:
-            return []
-        return self.replica.ops_after({**tops, self.config.node: hub_has}, mine - hub_has)
+        mine = tops.get(node, 0)
+        if mine > hub_has:
+            waiting.extend(self.replica.ops_after({**tops, node: hub_has}, mine - hub_has))
+        return [op for op in waiting if op is not None]
 
     # -- status -------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -425,9 +438,10 @@ class Agent:
         pending_blobs = self.replica.conn.execute(
             "SELECT count(*), coalesce(sum(size), 0) FROM blob_queue WHERE uploaded_at IS NULL").fetchone()
         rejections = [
-            {"id": f"{node}:{counter}", "field": field, "reason": reason, "at": at}
-            for node, counter, field, reason, at in self.replica.conn.execute(
-                "SELECT node, counter, field, reason, at FROM hub_rejections ORDER BY counter")
+            {"id": f"{node}:{counter}", "field": field, "reason": reason, "at": at,
+             "waits_for_hub_clock": bool(clock_ahead)}
+            for node, counter, field, reason, at, clock_ahead in self.replica.conn.execute(
+                "SELECT node, counter, field, reason, at, clock_ahead FROM hub_rejections ORDER BY counter")
         ]
         estimate = self.clock_estimate()
         return {
@@ -454,14 +468,35 @@ class Agent:
         with self.replica.transaction():
             self.replica.conn.execute("INSERT OR REPLACE INTO agent_state VALUES (?, ?)", (key, value))
 
+    def _mirror_rejections(self, held: list[dict[str, Any]], through: int | None) -> None:
+        """Hold as refused what the hub says it keeps in quarantine of this device's ops, listed
+        up to counter ``through`` (None: all of them). Those no longer there were released — they
+        waited for the hub's clock, which has caught up — and are refused no more; those listed
+        are kept, with the reason the hub gives now (a push reply may never have arrived)."""
+        listed = {int(r["id"][1]): r for r in held}
+        with self.replica.transaction():
+            gone = [(self.config.node, counter) for (counter,) in self.replica.conn.execute(
+                "SELECT counter FROM hub_rejections WHERE node = ?", (self.config.node,))
+                if counter not in listed and (through is None or counter <= through)]
+            self.replica.conn.executemany("DELETE FROM hub_rejections WHERE node = ? AND counter = ?", gone)
+            self.replica.conn.executemany(
+                f"INSERT INTO hub_rejections {_REJECTION_COLUMNS} ON CONFLICT (node, counter) DO UPDATE SET "
+                "field = excluded.field, reason = excluded.reason, clock_ahead = excluded.clock_ahead",
+                [self._rejection_row(r) for r in listed.values()],
+            )
+
     def _remember_rejections(self, rejected: list[dict[str, Any]]) -> None:
         if not rejected:
             return
         with self.replica.transaction():
-            self.replica.conn.executemany(
-                "INSERT OR REPLACE INTO hub_rejections VALUES (?,?,?,?,?)",
-                [(r["id"][0], r["id"][1], r["field"], r["reason"], self.device_time()) for r in rejected],
-            )
+            self.replica.conn.executemany(f"INSERT OR REPLACE INTO hub_rejections {_REJECTION_COLUMNS}",
+                                          [self._rejection_row(r) for r in rejected])
+
+    def _rejection_row(self, rejection: dict[str, Any]) -> tuple[Any, ...]:
+        """A rejection as a sync reply reports it, as a row of hub_rejections (_REJECTION_COLUMNS)."""
+        # A hub that predates clock_ahead quarantined such ops for good: they did not wait.
+        return (rejection["id"][0], rejection["id"][1], rejection["field"], rejection["reason"], self.device_time(),
+                int(bool(rejection.get("clock_ahead"))))
 
 
 def _started(pool: ThreadPoolExecutor | None, work: Callable[..., Any], *args: Any) -> Future[Any]:

@@ -24,7 +24,7 @@ from sync.hlc import format_hlc
 from sync.ops import Op, OpId, from_wire, to_wire
 from sync.store import SqliteReplica, SqlReplica
 
-from . import auth
+from . import auth, quarantine
 from .blobs import SHA256
 from .db import is_url
 from .errors import ApiError
@@ -164,7 +164,9 @@ def list_conflicts(store: HubStore, entity: str | None = None, eid: str | None =
 
 def list_quarantine(store: HubStore, node: str | None = None) -> list[dict[str, Any]]:
     """Ops held in quarantine with the field and reason they were refused for, oldest first;
-    only ``node``'s when given."""
+    only ``node``'s when given. ``waits_for_clock``: the op was stamped too far ahead of the hub's
+    clock and nothing else was wrong with it — it is released (merged) at the first sync or engine
+    round once the hub's clock reaches ``due_at`` (``hub/quarantine.py``); the others are refused."""
     with store.reading():
         rows = store.replica.quarantined()
     found = []
@@ -172,9 +174,11 @@ def list_quarantine(store: HubStore, node: str | None = None) -> list[dict[str, 
         op_node, counter, hlc, entity, eid, action, field, value, _refs = row["op"]
         if node is not None and op_node != node:
             continue
+        due = _iso(quarantine.due_ms(hlc, store.config.max_ahead_ms)) if row["clock_ahead"] else None
         found.append({"id": row["id"], "node": op_node, "counter": counter, "received_at": _iso(row["received_ms"]),
-                      "field": row["field"], "reason": row["reason"], "at": format_hlc(hlc), "entity": entity,
-                      "eid": eid, "action": action, "op_field": field, "value": value})
+                      "field": row["field"], "reason": row["reason"], "waits_for_clock": row["clock_ahead"],
+                      "due_at": due, "at": format_hlc(hlc), "entity": entity, "eid": eid, "action": action,
+                      "op_field": field, "value": value})
     return found
 
 

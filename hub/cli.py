@@ -298,15 +298,23 @@ def conflicts(ctx: click.Context, entity: str | None, eid: str | None, open_only
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @click.pass_context
 def quarantine(ctx: click.Context, node: str | None, as_json: bool) -> None:
-    """Ops the hub refused and keeps in quarantine, with the field and the reason."""
+    """Ops the hub keeps in quarantine, with the field and the reason.
+
+    STATE says "refused" for an op that broke a rule (it stays), or "waits for clock" with the
+    time from which an op stamped too far ahead of the hub's clock lies within the bound: it is
+    merged then, at the next sync or engine round, and leaves this list.
+    """
     found = admin_lib.list_quarantine(_existing_store(ctx), node)
     if as_json or not found:
         emit(found, as_json, "nothing in quarantine" + (f" from {node}" if node else ""))
         return
     rows = [[q["id"], q["received_at"][:19], f"{q['action']} {q['entity']} {q['eid']} {q['op_field']}".rstrip(),
+             f"waits for clock until {q['due_at'][:19]}" if q["waits_for_clock"] else "refused",
              q["field"], q["reason"]] for q in found]
-    click.echo(_table(["OP", "RECEIVED", "CHANGE", "FIELD", "REASON"], rows))
-    click.echo(f"\n{len(found)} op(s) in quarantine; the device was told each reason when it pushed")
+    click.echo(_table(["OP", "RECEIVED", "CHANGE", "STATE", "FIELD", "REASON"], rows))
+    waiting = sum(q["waits_for_clock"] for q in found)
+    click.echo(f"\n{len(found)} op(s) in quarantine: {len(found) - waiting} refused, {waiting} waiting for the hub's "
+               "clock; the device was told each reason when it pushed")
 
 
 @admin.command("export-job")

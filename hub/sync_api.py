@@ -26,6 +26,7 @@ from sync.protocol import MAX_BATCH, MAX_PULL, PROTOCOL_VERSION
 from sync.replica import Rejection
 from sync.store.sql import SqlReplica
 
+from . import quarantine
 from .auth import Device, current_store, device_required, get_device
 from .errors import ApiError
 from .scope import Scope, check_write, compute_scope
@@ -75,6 +76,8 @@ def hello():
                        hint="upgrade the agent (or the hub) so both speak the same protocol")
     store = current_store()
     device: Device = g.device
+    if quarantine.release_due(store):
+        store.poke_engines()
     now = store.now_ms()
     # Measured now, on this request: the device's own estimate is NTP-style finer (no network
     # delay) but comes from its previous sync, and a tablet whose clock jumped since then would be
@@ -87,11 +90,12 @@ def hello():
             (offset, int(abs(offset) > store.config.skew_flag_ms), store.now_iso(), data["agent_version"],
              device.node),
         )
+        held = quarantine.held_for(store, device.node)
     return jsonify({
         "ok": True, "protocol": PROTOCOL_VERSION, "hub_node": store.replica.node, "hub_now_ms": now,
         "node": device.node, "kind": device.kind, "technician_id": device.technician_id, "van_id": device.van_id,
         "hub_has": store.replica.vector().get(device.node, 0), "max_ahead_ms": store.config.max_ahead_ms,
-        "clock_offset_ms": offset,
+        "clock_offset_ms": offset, **held,
     })
 
 
@@ -151,8 +155,7 @@ def push():
         "ok": True,
         "accepted": accepted,
         "duplicates": duplicates,
-        "rejected": [{"id": [op_id.node, op_id.counter], "field": r.field, "reason": r.reason}
-                     for op_id, r in rejected],
+        "rejected": [r.to_json(op_id) for op_id, r in rejected],
         "hub_has": store.replica.vector().get(device.node, 0),
     })
 

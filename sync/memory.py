@@ -47,7 +47,10 @@ class MemoryReplica:
         return {key: self.registers[key] for key in keys if key in self.registers}
 
     def save(self, accepted: Sequence[Op], registers: Mapping[RegisterKey, Any],
-             quarantined: Sequence[tuple[Op, Rejection]], clock: int) -> None:
+             quarantined: Sequence[tuple[Op, Rejection]], clock: int,
+             released: Sequence[tuple[str, int]] = ()) -> None:
+        for op_id in released:
+            del self.quarantine[OpId(*op_id)]
         for op in accepted:
             self.ops[op.id] = op
         for op, rejection in quarantined:
@@ -59,6 +62,10 @@ class MemoryReplica:
             while OpId(node, counter + 1) in self.ops or OpId(node, counter + 1) in self.quarantine:
                 counter += 1
             self.contiguous[node] = counter
+
+    def waiting(self, latest: int, limit: int) -> list[Op]:
+        due = [op for op, rejection in self.quarantine.values() if rejection.clock_ahead and op.hlc <= latest]
+        return sorted(due, key=lambda op: op.order)[:limit]
 
     def drop(self, entities: Sequence[tuple[str, str]]) -> None:
         wanted = set(entities)
@@ -78,6 +85,9 @@ class MemoryReplica:
     def rebuild(self, entities: Iterable[tuple[str, str]], ops: Iterable[Op], now_ms: int,
                 unacknowledged: Iterable[Op] = ()) -> IngestResult:
         return replica.rebuild(self, entities, ops, now_ms, unacknowledged)
+
+    def release(self, now_ms: int, limit: int = 1 << 30) -> IngestResult:
+        return replica.release(self, now_ms, limit)
 
     def write(self, now_ms: int, entity: str, eid: str, action: str, field: str = "", value: Any = None,
               refs: Sequence[OpId] = ()) -> Op:

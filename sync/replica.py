@@ -37,10 +37,18 @@ def _unvalidated(spec: FieldSpec) -> FieldSpec:
 
 
 class Rejection(NamedTuple):
-    """Why an op was quarantined; ``field`` names what was wrong with it."""
+    """Why an op was quarantined; ``field`` names what was wrong with it. ``clock_ahead``: its
+    timestamp lay beyond the clock bound and nothing else was wrong with it, so it waits for this
+    replica's clock to catch up (:func:`release`) rather than being refused for good."""
 
     field: str
     reason: str
+    clock_ahead: bool = False
+
+    def to_json(self, op_id: tuple[str, int]) -> dict[str, Any]:
+        """How a sync reply reports the op ``op_id`` quarantined for this reason."""
+        return {"id": [op_id[0], op_id[1]], "field": self.field, "reason": self.reason,
+                "clock_ahead": self.clock_ahead}
 
 
 @dataclass
@@ -53,9 +61,7 @@ class IngestResult:
         return {
             "accepted": len(self.accepted),
             "duplicates": self.duplicates,
-            "rejected": [
-                {"id": [op_id.node, op_id.counter], "field": r.field, "reason": r.reason} for op_id, r in self.rejected
-            ],
+            "rejected": [r.to_json(op_id) for op_id, r in self.rejected],
         }
 
 
@@ -78,8 +84,14 @@ class ReplicaStorage(Protocol):
         """The current registers for these keys (absent keys are left out)."""
 
     def save(self, accepted: Sequence[Op], registers: Mapping[RegisterKey, Any],
-             quarantined: Sequence[tuple[Op, Rejection]], clock: int) -> None:
-        """Persist one ingested batch, all or nothing."""
+             quarantined: Sequence[tuple[Op, Rejection]], clock: int,
+             released: Sequence[tuple[str, int]] = ()) -> None:
+        """Persist one ingested batch, all or nothing. ``released``: ops that leave quarantine
+        with this batch, each of them now in ``accepted`` or in ``quarantined`` again."""
+
+    def waiting(self, latest: int, limit: int) -> list[Op]:
+        """Up to ``limit`` ops quarantined only for a timestamp too far ahead (``clock_ahead``)
+        whose HLC is now at most ``latest``, earliest first (by ``Op.order``)."""
 
     def drop(self, entities: Sequence[tuple[str, str]]) -> None:
         """Forget the registers of these (entity, eid) and the conflicts they keep, in the same
@@ -150,7 +162,14 @@ def _fold(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int, reset: Set[tu
                 refold.append(op)
         else:
             result.rejected.append((OpId(*op_id), rejection))
+    return _merge(storage, fresh, refold, now_ms, result, schema_checked)
 
+
+def _merge(storage: ReplicaStorage, fresh: Mapping[tuple[str, int], Op], refold: Sequence[Op], now_ms: int,
+           result: IngestResult, schema_checked: bool = False,
+           released: Sequence[tuple[str, int]] = ()) -> IngestResult:
+    """Check ``fresh`` (ops not held yet, by id), merge those that pass with ``refold`` and save
+    the batch with ``released`` (see ``ReplicaStorage.save``); what is decided is added to ``result``."""
     groups: dict[RegisterKey, list[Op]] = {}
     specs: dict[RegisterKey, FieldSpec] = {}
     quarantined: list[tuple[Op, Rejection]] = []
@@ -168,7 +187,7 @@ def _fold(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int, reset: Set[tu
             quarantined.append((op, Rejection(exc.field, exc.reason)))
             continue
         except ClockSkewError as exc:
-            quarantined.append((op, Rejection("hlc", exc.message)))
+            quarantined.append((op, Rejection("hlc", exc.message, clock_ahead=True)))
             continue
         except (TypeError, ValueError, KeyError) as exc:
             # A value of a shape no validator expected (a list where a name belongs...): the op
@@ -209,10 +228,24 @@ def _fold(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int, reset: Set[tu
         if context is None:
             context = contexts[id(spec)] = MergeContext(spec, arrived)
         registers[key] = _MERGE[key.kind](current.get(key), batch, context)
-    storage.save(accepted, registers, quarantined, clock)
+    storage.save(accepted, registers, quarantined, clock, released)
     result.accepted = [(op.node, op.counter) for op in accepted]
     result.rejected.extend((op.id, rejection) for op, rejection in quarantined)
     return result
+
+
+def release(storage: ReplicaStorage, now_ms: int, limit: int) -> IngestResult:
+    """Fold in the ops held in quarantine only because their timestamp lay too far ahead, now
+    that the clock (``now_ms``) has caught up so they lie within the bound: at most ``limit``,
+    earliest first. Each is checked again as if it had just arrived — under a schema changed
+    meanwhile it is quarantined for that reason instead — and leaves quarantine in the ``save``
+    that merges it: a release is all or nothing, and one run again finds nothing left to do."""
+    due = storage.waiting(hlc_.latest_allowed(now_ms, storage.max_ahead_ms), limit)
+    if not due:
+        return IngestResult()
+    # Not asked of ``held``: a quarantined op is never accepted too, and leaves quarantine only here.
+    return _merge(storage, {(op.node, op.counter): op for op in due}, [], now_ms, IngestResult(),
+                  released=[(op.node, op.counter) for op in due])
 
 
 def quarantine(storage: ReplicaStorage, rejected: Iterable[tuple[Op, Rejection]]) -> list[tuple[OpId, Rejection]]:

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterable
 from typing import Protocol
 
+from ..quarantine import release_due
 from ..store import HubStore
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,11 @@ def blueprints() -> list:
 
 
 def run_all(store: HubStore, now_ms: int | None = None, names: Iterable[str] | None = None) -> dict[str, int]:
-    """Run the engines (all, or those named) once, in order; returns ops written per engine."""
+    """Run the engines (all, or those named) once, in order; returns ops written per engine.
+    First, ops that waited in quarantine for the hub's clock to reach them are merged
+    (``hub/quarantine.py``), so the engines decide on them too."""
     now = store.now_ms() if now_ms is None else now_ms
+    release_due(store, now)
     wanted = set(names) if names is not None else None
     written: dict[str, int] = {}
     for name, engine in engines().items():

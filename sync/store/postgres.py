@@ -33,7 +33,7 @@ from ..hlc import DEFAULT_MAX_AHEAD_MS
 from ..registry import RegisterKey, Registry
 from .sql import NODE_COLUMNS, Frontier, ReadOnlyTransaction, SqlReplica, StoreBusy
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 # Advisory lock spaces (the first of the two int4 keys; the second names the schema): one
 # writer at a time per schema, and one engine round at a time per schema.
 WRITER_LOCK = 0x46530001
@@ -88,10 +88,20 @@ CREATE TABLE quarantine (
     received_ms BIGINT NOT NULL,
     field TEXT NOT NULL,
     reason TEXT NOT NULL,
-    op TEXT NOT NULL
+    op TEXT NOT NULL,
+    ahead_hlc BIGINT
 );
-CREATE UNIQUE INDEX quarantine_by_id ON quarantine (node, counter)
+CREATE UNIQUE INDEX quarantine_by_id ON quarantine (node, counter);
+CREATE INDEX quarantine_waiting ON quarantine (ahead_hlc) WHERE ahead_hlc IS NOT NULL
 """
+# From each older layout to the next (see sqlite.py's for what each step adds).
+_UPGRADES = {
+    1: """
+ALTER TABLE quarantine ADD COLUMN ahead_hlc BIGINT;
+UPDATE quarantine SET ahead_hlc = (op::jsonb ->> 2)::bigint WHERE field = 'hlc';
+CREATE INDEX quarantine_waiting ON quarantine (ahead_hlc) WHERE ahead_hlc IS NOT NULL
+""",
+}
 
 
 @lru_cache(maxsize=512)
@@ -277,8 +287,14 @@ def _create_or_check(conn: psycopg.Connection[Any], schema: str, node: str | Non
             conn.execute("INSERT INTO meta VALUES ('node', %s), ('clock', '0'), ('layout', %s)",
                          (node, str(LAYOUT_VERSION)))
         layout = conn.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone()
-        if layout is None or int(layout[0]) != LAYOUT_VERSION:
-            raise SchemaVersionMismatch(LAYOUT_VERSION, int(layout[0]) if layout else 0)
+        version = int(layout[0]) if layout else 0
+        if version in _UPGRADES:
+            for step in range(version, LAYOUT_VERSION):
+                for statement in _UPGRADES[step].split(";"):
+                    conn.execute(statement)
+            conn.execute("UPDATE meta SET value = %s WHERE key = 'layout'", (str(LAYOUT_VERSION),))
+        elif version != LAYOUT_VERSION:
+            raise SchemaVersionMismatch(LAYOUT_VERSION, version)
         return _meta(conn, "node")
 
 

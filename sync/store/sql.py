@@ -34,7 +34,7 @@ from .. import replica
 from ..errors import SyncError
 from ..kinds import KINDS, Conflict
 from ..kinds.append import APPEND_KIND
-from ..ops import Op, OpId, to_wire
+from ..ops import Op, OpId, from_wire, to_wire
 from ..registry import RegisterKey, Registry
 from ..replica import IngestResult, Rejection
 
@@ -319,6 +319,13 @@ class SqlReplica:
         with self.transaction():
             return replica.quarantine(self, rejected)
 
+    def release(self, now_ms: int, limit: int) -> IngestResult:
+        """Merge, in one transaction, up to ``limit`` ops that waited in quarantine only for the
+        clock to reach them (see replica.release)."""
+        self._now_ms = now_ms
+        with self.transaction():
+            return replica.release(self, now_ms, limit)
+
     def log_end(self) -> int:
         """The cursor just past the last op held: ``ops_since(log_end())`` returns nothing yet."""
         top = self._execute("SELECT max(seq) FROM op_chunks").fetchone()[0] or 0
@@ -525,11 +532,23 @@ class SqlReplica:
         return found
 
     def quarantined(self) -> list[dict[str, Any]]:
+        """Every op held in quarantine, in order of arrival, with why: ``clock_ahead`` when it only
+        waits for this replica's clock to catch up with its timestamp (see :meth:`release`)."""
         return [
             {"id": f"{node}:{counter}", "received_ms": received, "field": field, "reason": reason,
-             "op": orjson.loads(op)}
-            for node, counter, received, field, reason, op in self._execute(
-                "SELECT node, counter, received_ms, field, reason, op FROM quarantine ORDER BY id").fetchall()
+             "clock_ahead": ahead_hlc is not None, "op": orjson.loads(op)}
+            for node, counter, received, field, reason, op, ahead_hlc in self._execute(
+                "SELECT node, counter, received_ms, field, reason, op, ahead_hlc FROM quarantine ORDER BY id"
+            ).fetchall()
+        ]
+
+    def quarantined_of(self, node: str, limit: int) -> list[tuple[OpId, Rejection]]:
+        """The first ``limit`` of ``node``'s ops held in quarantine, by counter, with why."""
+        return [
+            (OpId(node, counter), Rejection(field, reason, ahead_hlc is not None))
+            for counter, field, reason, ahead_hlc in self._execute(
+                "SELECT counter, field, reason, ahead_hlc FROM quarantine WHERE node = ? ORDER BY counter LIMIT ?",
+                (node, limit)).fetchall()
         ]
 
     def canonical(self, entities: Iterable[tuple[str, str]] | None = None) -> bytes:
@@ -570,13 +589,18 @@ class SqlReplica:
             wanted = set(counters)
             for counter in self._counters_held(node, low, high) & wanted:
                 found[(node, counter)] = None
-            for counter, field, reason in self._execute(
-                "SELECT counter, field, reason FROM quarantine WHERE node = ? AND counter BETWEEN ? AND ?",
+            for counter, field, reason, ahead_hlc in self._execute(
+                "SELECT counter, field, reason, ahead_hlc FROM quarantine WHERE node = ? AND counter BETWEEN ? AND ?",
                 (node, low, high),
             ).fetchall():
                 if counter in wanted:
-                    found[(node, counter)] = Rejection(field, reason)
+                    found[(node, counter)] = Rejection(field, reason, ahead_hlc is not None)
         return found
+
+    def waiting(self, latest: int, limit: int) -> list[Op]:
+        return [from_wire(orjson.loads(op)) for (op,) in self._execute(
+            "SELECT op FROM quarantine WHERE ahead_hlc <= ? ORDER BY ahead_hlc, node, counter LIMIT ?",
+            (latest, limit)).fetchall()]
 
     def arrived(self, op_id: tuple[str, int]) -> bool:
         node, counter = op_id
@@ -620,7 +644,8 @@ class SqlReplica:
         return loaded
 
     def save(self, accepted: Sequence[Op], registers: Mapping[RegisterKey, Any],
-             quarantined: Sequence[tuple[Op, Rejection]], clock: int) -> None:
+             quarantined: Sequence[tuple[Op, Rejection]], clock: int,
+             released: Sequence[tuple[str, int]] = ()) -> None:
         by_node: dict[str, list[Op]] = {}
         for op in accepted:
             mine = by_node.get(op.node)
@@ -650,11 +675,19 @@ class SqlReplica:
             self._chunk_counters.get(seq, partial(frozenset, [op.counter for op in mine]))
         self._executemany("INSERT INTO op_chunks (node, lo, hi, n, body) VALUES (?,?,?,?,?)", dense)
         self._save_registers(registers)
+        if released:
+            # Each is in this batch again (accepted, or quarantined anew), so its node is touched
+            # and its count written below; its counter stays within the contiguous frontier.
+            self._executemany("DELETE FROM quarantine WHERE node = ? AND counter = ?", released)
+            for node, _ in released:
+                front.quarantined[node] -= 1
         if quarantined:
             self._executemany(
-                "INSERT INTO quarantine (node, counter, received_ms, field, reason, op) VALUES (?,?,?,?,?,?)",
+                "INSERT INTO quarantine (node, counter, received_ms, field, reason, op, ahead_hlc) "
+                "VALUES (?,?,?,?,?,?,?)",
                 [
-                    (op.node, op.counter, self._now_ms, r.field, r.reason, _text(to_wire(op)))
+                    (op.node, op.counter, self._now_ms, r.field, r.reason, _text(to_wire(op)),
+                     op.hlc if r.clock_ahead else None)
                     for op, r in quarantined
                 ],
             )

@@ -21,7 +21,7 @@ from .sql import CURSOR_BITS, LOAD_CHUNK, Frontier, SqlReplica
 
 __all__ = ["CURSOR_BITS", "LAYOUT_VERSION", "LOAD_CHUNK", "SqliteReplica"]
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 
 _DDL = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID;
@@ -71,10 +71,23 @@ CREATE TABLE quarantine (
     received_ms INTEGER NOT NULL,
     field TEXT NOT NULL,
     reason TEXT NOT NULL,
-    op TEXT NOT NULL
+    op TEXT NOT NULL,
+    ahead_hlc INTEGER
 );
 CREATE UNIQUE INDEX quarantine_by_id ON quarantine (node, counter);
+CREATE INDEX quarantine_waiting ON quarantine (ahead_hlc) WHERE ahead_hlc IS NOT NULL;
 """
+# From each older layout to the next, run in one transaction when a file is opened.
+_UPGRADES = {
+    # The op's HLC when the clock bound alone quarantined it (it is released once the clock
+    # catches up); NULL for ops refused by a rule. Layout 1 kept only field 'hlc' for such ops,
+    # and nothing else quarantined an op under that field.
+    1: """
+ALTER TABLE quarantine ADD COLUMN ahead_hlc INTEGER;
+UPDATE quarantine SET ahead_hlc = json_extract(op, '$[2]') WHERE field = 'hlc';
+CREATE INDEX quarantine_waiting ON quarantine (ahead_hlc) WHERE ahead_hlc IS NOT NULL
+""",
+}
 
 
 class SqliteReplica(SqlReplica):
@@ -106,10 +119,13 @@ class SqliteReplica(SqlReplica):
                 conn.close()
                 raise ValueError(f"{path} holds no replica yet: give the node id to create one")
             with _transaction(conn):
-                for statement in _DDL.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                _run_script(conn, _DDL)
                 conn.execute("INSERT INTO meta VALUES ('node', ?), ('clock', 0)", (node,))
+                conn.execute(f"PRAGMA user_version={LAYOUT_VERSION}")
+        elif version in _UPGRADES:
+            with _transaction(conn):
+                for step in range(version, LAYOUT_VERSION):
+                    _run_script(conn, _UPGRADES[step])
                 conn.execute(f"PRAGMA user_version={LAYOUT_VERSION}")
         elif version != LAYOUT_VERSION:
             conn.close()
@@ -168,6 +184,13 @@ class SqliteReplica(SqlReplica):
         """Reads that see one state. The replica's one connection is the file's only writer, so
         its reads between transactions already do; a writer that needs more takes a transaction."""
         yield
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    # Statement by statement: executescript would commit the transaction it runs in.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
 
 
 @contextmanager

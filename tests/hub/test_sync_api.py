@@ -59,7 +59,7 @@ def test_pushed_work_is_merged_and_refusals_are_reported_with_their_reason(clien
     ]
     reply = client.post("/api/v1/sync/push", json={"ops": [to_wire(op) for op in ops]}, headers=bearer(token)).json
     assert reply["accepted"] == 2
-    assert reply["rejected"] == [{"id": [dev.node, 3], "field": "entity",
+    assert reply["rejected"] == [{"id": [dev.node, 3], "field": "entity", "clock_ahead": False,
                                   "reason": "a technician device may not change customer records"}]
     assert reply["hub_has"] == 3
     assert seeded.replica.entity("job", "job-1")["status"] == "accepted"

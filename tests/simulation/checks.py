@@ -31,7 +31,8 @@ def server_errors(hub: SimHub) -> list[str]:
 def nothing_lost(hub: SimHub, devices: Iterable[SimDevice], created: Iterable[tuple[str, str]]) -> list[str]:
     """Every op an agent reported as recorded is at the hub, accepted and unchanged; the hub's
     vector for each device is what the device authored; whatever the hub acknowledged to a push,
-    and every record the office was told was created, is still there after every crash."""
+    and every record the office was told was created, is still there after every crash; nothing
+    waits in quarantine, and no device lists as refused what the hub holds as accepted."""
     store = hub.store
     failures = []
     vector = store.replica.vector()
@@ -65,6 +66,9 @@ def nothing_lost(hub: SimHub, devices: Iterable[SimDevice], created: Iterable[tu
         if status["pending_ops"] or status["pending_blobs"]:
             failures.append(f"{device.name}: still waiting after healing: {status['pending_ops']} ops, "
                             f"{status['pending_blobs']} blobs")
+        if status["refused_by_hub"] and not quarantined[node]:
+            failures.append(f"{device.name}: lists ops as refused by the hub, which holds none of its ops in "
+                            f"quarantine: {[r['id'] for r in status['refused_by_hub']][:10]}")
     gone = [(entity, eid) for entity, eid in created if not store.replica.entity(entity, eid)]
     if gone:
         failures.append(f"records the office was told were created are gone: {gone[:5]}")

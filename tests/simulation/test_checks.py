@@ -63,6 +63,14 @@ def test_an_op_recorded_but_never_synced_is_missing(world):
     assert any("still waiting" in f for f in found)
 
 
+def test_a_device_listing_as_refused_what_the_hub_accepted_is_reported_until_it_syncs(world):
+    device, _, _ = work_a_visit(world)
+    device.agent._remember_rejections([{"id": [device.node, 1], "field": "hlc", "reason": "ahead"}])
+    assert any(device.name in f and "refused" in f for f in checks.nothing_lost(world.hub, world.devices, []))
+    world.sync(device)  # the hub's hello says what it holds in quarantine of the device's ops: nothing
+    assert checks.nothing_lost(world.hub, world.devices, []) == []
+
+
 def test_a_replica_that_missed_a_change_differs(world):
     device, job, _ = work_a_visit(world)
     world.hub.store.write([("job", job, SET, "completion_notes", "changed at the hub, never pulled")])

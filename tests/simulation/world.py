@@ -245,12 +245,6 @@ class SimDevice:
         """This boot, and the time since it on the simulated clock, which nobody sets."""
         return f"{self.name}-boot-{self.boots}", self.clock.ms - self.booted_at
 
-    def clock_ahead_ms(self) -> int:
-        """How far ahead of the hub's time the device's wall clock, corrected by the offset of its
-        last sync, is now: what a reboot would leave the agent believing."""
-        assert self.agent is not None
-        return self.skew_ms + self.agent.clock_offset_ms
-
     def _link(self) -> HubTransport:
         return self.network.link(HubLink(self.hub, self), self.name)
 

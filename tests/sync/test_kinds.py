@@ -976,7 +976,8 @@ def test_reingesting_a_quarantined_op_reports_it_again_as_rejected_not_duplicate
     assert again.to_json() == {
         "accepted": 0,
         "duplicates": 0,
-        "rejected": [{"id": ["b", 1], "field": "title", "reason": "must be text of at most 200 characters"}],
+        "rejected": [{"id": ["b", 1], "field": "title", "reason": "must be text of at most 200 characters",
+                      "clock_ahead": False}],
     }
     assert a.canonical() == before
 
@@ -1010,7 +1011,8 @@ def test_op_too_far_ahead_of_the_receivers_clock_is_quarantined():
 
     assert result.accepted == [at_bound.id]
     assert result.rejected == [
-        (ahead.id, Rejection("hlc", "timestamp is 301.0 s ahead of this replica's clock (bound 300.0 s)"))
+        (ahead.id, Rejection("hlc", "timestamp is 301.0 s ahead of this replica's clock (bound 300.0 s)",
+                             clock_ahead=True))
     ]
     assert a.clock() == at_bound.hlc
 
