@@ -1,5 +1,8 @@
 """The sync API devices talk to: hello (clock and state), push (their ops), pull (ops in scope).
 
+A hello first merges what waited in quarantine for the hub's clock, and tells the device which of
+its ops the hub still holds there (``hub/quarantine.py``).
+
 Every request is authenticated by the device token. Pushed ops must be authored by the device's
 own node (else the whole batch is refused: 403, nothing stored); ops outside what the device may
 change are kept in quarantine with the reason and reported back, the rest are merged in one

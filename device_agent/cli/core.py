@@ -111,7 +111,9 @@ def status(ctx: click.Context) -> None:
     if state["clock_note"]:
         text += f"\n{state['clock_note']}"
     for refusal in state["refused_by_hub"]:
-        text += f"\nrefused by the hub: {refusal['id']} — {refusal['field']}: {refusal['reason']}"
+        # Stamped too far ahead of the hub's clock: merged there once its clock catches up.
+        said = "held by the hub until its clock catches up" if refusal["waits_for_hub_clock"] else "refused by the hub"
+        text += f"\n{said}: {refusal['id']} — {refusal['field']}: {refusal['reason']}"
     emit(ctx, state, text)
 
 
