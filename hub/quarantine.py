@@ -8,9 +8,9 @@ appends it to the log, and the feed carries it to every device whose scope holds
 by a rule (the schema, the device's scope, a forged node) stay where they are.
 
 Releases run at every device's hello, before its push (so its older ops go in before its newer
-ones), and first in every engine round (``hub.engines.run_all``: a background round runs once across
-the workers of a PostgreSQL hub). Each slice of a release is one transaction: a crash leaves an op either
-still in quarantine or merged, and running again finds only what is left.
+ones), and first in every engine round (``hub.engines.run_all``; a background round runs once
+across the workers of a PostgreSQL hub). Each slice of a release is one transaction: a crash
+leaves an op either still in quarantine or merged, and running again finds only what is left.
 
 A device learns what the hub still holds of its ops from :func:`held_for` in its hello reply, and
 stops listing those released as refused.
@@ -39,7 +39,8 @@ def release_due(store: HubStore, now_ms: int | None = None) -> int:
         with store.unit_of_work():
             result = store.replica.release(now, RELEASE_SLICE)
         released += len(result.accepted)
-        # Those quarantined again (a schema changed meanwhile) wait for nothing any more.
+        # A slice not full was the last. (An op quarantined again — its field gone from a schema
+        # changed meanwhile — took its place in the slice but no longer waits for the clock.)
         if len(result.accepted) + len(result.rejected) < RELEASE_SLICE:
             return released
 

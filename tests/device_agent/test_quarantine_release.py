@@ -47,3 +47,19 @@ def test_a_rejection_whose_reply_was_lost_is_learnt_from_the_next_hello(field, t
         del rebooted._remember_rejections
         rebooted.sync()
         assert [r["id"] for r in rebooted.status()["refused_by_hub"]] == [f"{rebooted.config.node}:1"]
+
+
+def test_a_hub_that_does_not_say_what_it_holds_leaves_the_list_as_it_was(field, tablet, monkeypatch):  # noqa: F811
+    import hub.quarantine
+
+    monkeypatch.setattr(hub.quarantine, "held_for", lambda store, node: {})  # a hello reply of before
+    tablet.close()
+    field.set_by_ms = HOUR_MS
+    field.reboot()
+    with field.tablet() as rebooted:
+        visit.accept(rebooted, "job-1")
+        rebooted.sync()
+        field.wait(HOUR_MS)
+        rebooted.sync()
+        assert store_of(field.hub).replica.quarantined() == []
+        assert [r["waits_for_hub_clock"] for r in rebooted.status()["refused_by_hub"]] == [True]
