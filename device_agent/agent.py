@@ -1,8 +1,9 @@
 """The technician's agent: a local replica that records everything offline and syncs with the hub.
 
 An agent lives in a home folder: ``agent.json`` (hub address, node id, token — readable by the
-owner only), ``device.db`` (the SQLite replica and the agent's own tables) and ``blobs/`` (photos
-and signatures, content-addressed). Every action is committed to ``device.db`` (WAL,
+owner only), ``device.db`` (the SQLite replica and the agent's own tables), ``blobs/`` (photos
+and signatures, content-addressed) and ``pull-spool/`` (pull replies between their arrival and
+their commit; see device_agent/spool.py). Every action is committed to ``device.db`` (WAL,
 ``synchronous=FULL``) before the call returns; syncing never asks anyone to resolve anything.
 """
 
