@@ -105,7 +105,8 @@ def query(allowed: Mapping[str, Any], *, extra: Iterable[str] = ()) -> dict[str,
 def paging() -> tuple[str, int]:
     """(after, limit): list rows with ids after ``after`` (ids are time-ordered), ``limit`` at most."""
     raw = request.args.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # isascii: str.isdigit() is also true of '¹' and other digits int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(400, "bad query parameters", [("limit", f"a whole number from 1 to {MAX_LIMIT}")])
     return request.args.get("after", ""), int(raw)
 
