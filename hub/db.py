@@ -64,6 +64,15 @@ def open_replica(location: str | Path, node: str | None, registry: Registry, *, 
     return SqliteReplica.open(path, node, registry, max_ahead_ms=max_ahead_ms)
 
 
+def open_reader(location: str | Path, registry: Registry, *, max_ahead_ms: int) -> SqlReplica:
+    """A second connection to an existing replica, for reads in snapshots beside its writer."""
+    if is_url(location):
+        from sync.store.postgres import PostgresReplica
+
+        return PostgresReplica.open(str(location), None, registry, max_ahead_ms=max_ahead_ms)
+    return SqliteReplica.open_reader(Path(location), registry, max_ahead_ms=max_ahead_ms)
+
+
 def exists(location: str | Path) -> bool:
     """Whether a hub database is already there (an administrator's mistyped path must not
     silently create an empty hub)."""

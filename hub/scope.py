@@ -134,9 +134,9 @@ def compute_scope(store: HubStore, device: Device) -> Scope:
     ops the hub accepts, and every batch accepted adds to the op log: so the log's end names
     the links' state, and a scope computed at one end holds until the next (a bootstrap asks
     for the same scope of 100,000 records on each of its pages)."""
-    kept = _computed.get(store)
+    kept = _computed.get(store.home)  # a planning view shares its store's scopes
     if kept is None:
-        kept = _computed.setdefault(store, _KeptScopes())
+        kept = _computed.setdefault(store.home, _KeptScopes())
     key = (device.kind, device.technician_id, device.van_id, store.replica.log_end())
     known = kept.get(key)
     if known is not None:

@@ -4,7 +4,9 @@ SQLite file (the default) or a PostgreSQL schema shared by several worker proces
 Within a process every access goes through one connection under one lock. Every change happens
 inside :meth:`HubStore.unit_of_work`, which commits everything or nothing and, on PostgreSQL,
 holds the writer lock so writers from every worker take turns; reads that must agree with each
-other go inside :meth:`HubStore.reading`.
+other go inside :meth:`HubStore.reading`. Long reads that decide what to write (an engine
+planning its round, the scope a push is checked against) go inside :meth:`HubStore.planning`,
+on a connection of their own, so pushes and pulls are not held up meanwhile.
 """
 
 from __future__ import annotations
@@ -25,18 +27,30 @@ from .links import Links, update_links
 
 
 class HubStore:
-    def __init__(self, config: HubConfig) -> None:
+    def __init__(self, config: HubConfig, *, home: HubStore | None = None) -> None:
+        """The hub's store; with ``home``, a read-only view of that store's database on a
+        connection of its own (see :meth:`planning`)."""
         self.config = config
-        config.blobs.mkdir(parents=True, exist_ok=True)
-        self.replica = db.open_replica(config.database, config.node, REGISTRY, max_ahead_ms=config.max_ahead_ms)
+        self.home = home or self  # caches keyed by store (computed scopes) are the home store's
+        if home is None:
+            config.blobs.mkdir(parents=True, exist_ok=True)
+            self.replica = db.open_replica(config.database, config.node, REGISTRY,
+                                           max_ahead_ms=config.max_ahead_ms)
+        else:
+            self.replica = db.open_reader(config.database, REGISTRY, max_ahead_ms=config.max_ahead_ms)
         # The hub's SQL runs through the adapter, on the replica's connection and transaction.
         self.conn = self.db = db.adapter(self.replica)
         self.lock = threading.RLock()
-        with self.lock, self.replica.transaction():
-            migrate(self.db)
-        self.replica.observers.append(lambda _replica, accepted, registers: update_links(self.db, registers))
+        if home is None:
+            with self.lock, self.replica.transaction():
+                migrate(self.db)
+            self.replica.observers.append(lambda _replica, accepted, registers: update_links(self.db, registers))
         self.links = Links(self.db)
         self.scheduler: Any = None  # the engines' background runner, when the hub runs one
+        self._idle_views: list[HubStore] = []
+        self._views_lock = threading.Lock()
+        self._closed = False
+        self._this_thread = threading.local()  # .writing: inside this thread's unit_of_work or snapshot
 
     def now_ms(self) -> int:
         return self.config.clock()
@@ -47,8 +61,17 @@ class HubStore:
     @contextmanager
     def unit_of_work(self) -> Iterator[HubStore]:
         """Exclusive access and one transaction: commits on success, rolls back on any error."""
-        with self.lock, self.replica.transaction():
+        with self.lock, self.replica.transaction(), self._writing():
             yield self
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        depth = getattr(self._this_thread, "writing", 0)
+        self._this_thread.writing = depth + 1
+        try:
+            yield
+        finally:
+            self._this_thread.writing = depth
 
     @contextmanager
     def reading(self) -> Iterator[HubStore]:
@@ -61,8 +84,34 @@ class HubStore:
         """Reads that see one state, plus updates of the hub's own rows (a device's sync
         bookkeeping) but no ops: what a pull needs. On PostgreSQL it runs beside writers; a
         row another transaction changed meanwhile fails it with a retryable ApiError 503."""
-        with self.lock, self.db.snapshot():
+        with self.lock, self.db.snapshot(), self._writing():
             yield self
+
+    @contextmanager
+    def planning(self) -> Iterator[HubStore]:
+        """A read-only store seeing one committed state, on a connection of its own: for reads
+        that decide what to write, so they hold up no push or pull meanwhile (SQLite in WAL
+        mode; PostgreSQL REPEATABLE READ READ ONLY). Writes go to this store afterwards, and
+        whoever plans must allow for what changed in between. Inside a transaction of this
+        store it is this store, so the plan sees what the transaction wrote."""
+        home = self.home
+        if getattr(home._this_thread, "writing", 0):
+            yield home
+            return
+        with home._views_lock:
+            view = home._idle_views.pop() if home._idle_views else None
+        if view is None:
+            view = HubStore(home.config, home=home)
+        try:
+            with view.lock, view.replica.snapshot():
+                yield view
+        finally:
+            with home._views_lock:
+                keep = not home._closed
+                if keep:
+                    home._idle_views.append(view)
+            if not keep:
+                view.close()
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:
@@ -91,5 +140,10 @@ class HubStore:
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None
+        with self._views_lock:
+            self._closed = True
+            views, self._idle_views = self._idle_views, []
+        for view in views:
+            view.close()
         with self.lock:
             self.replica.close()

@@ -125,11 +125,13 @@ def push():
                        hint="push from the device that recorded the work")
     accepted = duplicates = 0
     rejected: list[tuple[OpId, Rejection]] = []
-    writable: Scope | None = None
+    # Worked out on a snapshot before the first slice, so no slice holds the writers while a
+    # scope is computed. What changes meanwhile cannot matter: a device acts only on what it was
+    # offered, and the write scope keeps everything offered.
+    with store.planning() as view:
+        writable = _write_scope(view, device)
     for start in range(0, len(ops), PUSH_SLICE):
         with store.unit_of_work():
-            if writable is None:
-                writable = _write_scope(store, device)
             refused = []
             allowed = []
             for op in ops[start:start + PUSH_SLICE]:

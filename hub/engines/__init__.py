@@ -5,7 +5,8 @@ invoices, surveys...), so what it decides replicates like everything else. An en
 function of the state and the time: run it twice and the second run writes nothing — that is
 what makes late, out-of-order or repeated syncs harmless. Engines run after every push (only the
 work that push touched is new) and on a timer for what time alone changes (a clock nearing its
-breach, a survey falling due).
+breach, a survey falling due). An engine plans on a read-only snapshot and writes its plan in one
+short transaction (:mod:`.planning`), so pushes and pulls do not wait while it reads.
 
 Adding an engine is adding a module that defines ``ENGINE`` and listing it in ``_MODULES``.
 """

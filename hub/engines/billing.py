@@ -19,6 +19,7 @@ from ..billing import invoices
 from ..office_http import doc, json_object, listing, office_required, ok, paging, query
 from ..office_records import filterable, require, schema_of, select
 from ..store import HubStore
+from .planning import write_planned
 
 BILLING = "service_management:billing"
 
@@ -28,7 +29,7 @@ class BillingEngine:
 
     def run(self, store: HubStore, now_ms: int) -> int:
         """Draft, rewrite, credit or void what the state at ``now_ms`` calls for; ops written."""
-        return len(invoices.reconcile(store, now_ms).changes)
+        return write_planned(store, lambda view: invoices.build(view, now_ms).changes)
 
 
 ENGINE = BillingEngine()

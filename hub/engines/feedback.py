@@ -21,6 +21,7 @@ staff on their behalf (``POST /api/v1/surveys/<id>/response``); ``GET /api/v1/fe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from flask import Blueprint, g
@@ -35,6 +36,7 @@ from .feedback_rules import FeedbackConfig
 from .feedback_sender import Outbox, SurveySender
 from .feedback_state import answered_surveys
 from .feedback_surveys import answer, deliver, plan_follow_ups, plan_surveys
+from .planning import write_planned
 
 REPORT = "service_management:report"
 
@@ -64,9 +66,9 @@ def configure(store: HubStore, *, config: FeedbackConfig | None = None,
 
 def settings(store: HubStore) -> Settings:
     """This hub's feedback settings: the defaults and an in-memory :class:`Outbox` until configured."""
-    found = _SETTINGS.get(store)
+    found = _SETTINGS.get(store.home)
     if found is None:
-        found = _SETTINGS[store] = Settings()
+        found = _SETTINGS[store.home] = Settings()
     return found
 
 
@@ -77,12 +79,13 @@ class FeedbackEngine:
         """Bring surveys, follow-up calls and account health in line with the state at ``now_ms``,
         then send what is due. Returns the ops written; a second run at the same time writes none."""
         chosen = settings(store)
-        with store.unit_of_work():
-            changes = plan_surveys(store, now_ms, chosen.config)
-            changes += plan_follow_ups(store, answered_surveys(store), chosen.config)
-            changes += plan_health(store, now_ms, chosen.config)
-            written = len(store.write(changes)) if changes else 0
-        return written + deliver(store, now_ms, chosen.sender)
+
+        def plan(view: HubStore) -> list[tuple[Any, ...]]:
+            return (plan_surveys(view, now_ms, chosen.config)
+                    + plan_follow_ups(view, answered_surveys(view), chosen.config)
+                    + plan_health(view, now_ms, chosen.config))
+
+        return write_planned(store, plan) + deliver(store, now_ms, chosen.sender)
 
 
 ENGINE = FeedbackEngine()

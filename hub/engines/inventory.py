@@ -22,6 +22,7 @@ reconciliation report in ``inventory_report``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from ..store import HubStore
 from . import inventory_state
@@ -29,6 +30,7 @@ from .inventory_api import bp
 from .inventory_moves import Writer, goods_issues, kit_moves
 from .inventory_reserve import reservations
 from .inventory_shortfall import exception_changes
+from .planning import write_planned
 
 __all__ = ["ENGINE", "bp"]
 
@@ -40,21 +42,18 @@ class InventoryEngine:
         """Bring the ledger, reservations, exceptions and purchase requests in line with the
         merged state; returns the number of ops written (zero when nothing was due)."""
         now_iso = datetime.fromtimestamp(now_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
-        written = 0
-        with store.unit_of_work():
-            snap = inventory_state.read(store)
+
+        def ledger(view: HubStore) -> list[tuple[Any, ...]]:
+            snap = inventory_state.read(view)
             writer = Writer(lambda row_id: snap.stock.get(row_id, {}))
             goods_issues(snap, writer)
             kit_moves(snap, writer, now_iso)
             reservations(snap, writer)
-            if writer.changes:
-                written += len(store.write(writer.changes))
-                # The exceptions replay the ledger, new movements included.
-                snap = inventory_state.read(store)
-            changes = exception_changes(snap)
-            if changes:
-                written += len(store.write(changes))
-        return written
+            return writer.changes
+
+        written = write_planned(store, ledger)
+        # The exceptions replay the ledger, so they are planned after its movements are written.
+        return written + write_planned(store, lambda view: exception_changes(inventory_state.read(view)))
 
 
 ENGINE = InventoryEngine()

@@ -31,6 +31,7 @@ from ..auth import current_store
 from ..office_http import READ, doc, listing, office_required, ok, paging, query
 from ..store import HubStore
 from . import sla_report
+from .planning import write_planned
 from .sla_escalation import CLOSED, escalate, health_changes
 from .sla_picture import STATES
 from .sla_status import Context, TicketSla, evaluate, instant, tickets
@@ -52,31 +53,32 @@ class SlaEngine:
 
     def run(self, store: HubStore, now_ms: int) -> int:
         """Bring priorities, escalations, ``ticket.sla`` and contract health in line with ``now_ms``."""
-        now = instant(now_ms)
-        with store.unit_of_work():
-            context = Context(store)
-            changes: list[tuple[Any, ...]] = []
-            flagged: dict[str, set[str]] = defaultdict(set)
-            for ticket in tickets(store):
-                vip = vip_change(store, ticket)
-                if vip is not None:
-                    changes.append(vip)
-                    ticket = {**ticket, "priority": "Critical"}
-                status = evaluate(store, ticket, now, context)
-                priority = {"now": ticket.get("priority") or "Medium"}
-                for result in status.clocks.values():
-                    changes += escalate(store, ticket, status.facts.jobs, result, priority, status.escalations)
-                picture = status.picture()
-                if picture != ticket.get("sla"):
-                    changes.append(("ticket", ticket["id"], SET, "sla", picture))
-                contract_id = ticket.get("contract_id")
-                if status.open and isinstance(contract_id, str) and any(
-                        result.overdue_reached for result in status.clocks.values()):
-                    flagged[contract_id].add(ticket["id"])
-            changes += health_changes(store, flagged)
-            if changes:
-                store.write(changes)
-        return len(changes)
+        return write_planned(store, lambda view: plan(view, instant(now_ms)))
+
+
+def plan(store: HubStore, now: Any) -> list[tuple[Any, ...]]:
+    """The ops that bring every ticket's priority, escalations and SLA picture, and every
+    contract's health, in line with the state at ``now`` (nothing written)."""
+    context = Context(store)
+    changes: list[tuple[Any, ...]] = []
+    flagged: dict[str, set[str]] = defaultdict(set)
+    for ticket in tickets(store):
+        vip = vip_change(store, ticket)
+        if vip is not None:
+            changes.append(vip)
+            ticket = {**ticket, "priority": "Critical"}
+        status = evaluate(store, ticket, now, context)
+        priority = {"now": ticket.get("priority") or "Medium"}
+        for result in status.clocks.values():
+            changes += escalate(store, ticket, status.facts.jobs, result, priority, status.escalations)
+        picture = status.picture()
+        if picture != ticket.get("sla"):
+            changes.append(("ticket", ticket["id"], SET, "sla", picture))
+        contract_id = ticket.get("contract_id")
+        if status.open and isinstance(contract_id, str) and any(
+                result.overdue_reached for result in status.clocks.values()):
+            flagged[contract_id].add(ticket["id"])
+    return changes + health_changes(store, flagged)
 
 
 ENGINE = SlaEngine()

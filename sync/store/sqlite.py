@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import SchemaVersionMismatch
 from ..hlc import DEFAULT_MAX_AHEAD_MS
 from ..registry import Registry
-from .sql import CURSOR_BITS, LOAD_CHUNK, Frontier, SqlReplica
+from .sql import CURSOR_BITS, LOAD_CHUNK, Frontier, ReadOnlyTransaction, SqlReplica
 
 __all__ = ["CURSOR_BITS", "LAYOUT_VERSION", "LOAD_CHUNK", "SqliteReplica"]
 
@@ -95,9 +95,11 @@ class SqliteReplica(SqlReplica):
 
     dialect = "sqlite"
 
-    def __init__(self, conn: sqlite3.Connection, node: str, registry: Registry, max_ahead_ms: int) -> None:
+    def __init__(self, conn: sqlite3.Connection, node: str, registry: Registry, max_ahead_ms: int,
+                 *, reader: bool = False) -> None:
         super().__init__(node, registry, max_ahead_ms)
         self.conn = conn
+        self.reader = reader
         self._front = Frontier()
         self._clock = 0
         self._load_caches()
@@ -136,6 +138,25 @@ class SqliteReplica(SqlReplica):
             raise ValueError(f"{path} is the replica of node {stored_node!r}, not {node!r}")
         return cls(conn, stored_node, registry, max_ahead_ms)
 
+    @classmethod
+    def open_reader(cls, path: str | Path, registry: Registry, *,
+                    max_ahead_ms: int = DEFAULT_MAX_AHEAD_MS, cache_mib: int = 64) -> SqliteReplica:
+        """A second connection to an existing replica that only reads, each :meth:`snapshot` one
+        committed state. In WAL mode it neither waits for the file's writer nor makes it wait,
+        so long reads (an engine planning its round) go on while ops are ingested."""
+        if not Path(path).exists():
+            raise ValueError(f"{path} holds no replica yet")
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA query_only=ON")  # a write by mistake fails here instead of taking the lock
+        conn.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
+        conn.execute("PRAGMA busy_timeout=10000")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != LAYOUT_VERSION:
+            conn.close()
+            raise SchemaVersionMismatch(LAYOUT_VERSION, version)
+        stored_node = conn.execute("SELECT value FROM meta WHERE key='node'").fetchone()[0]
+        return cls(conn, stored_node, registry, max_ahead_ms, reader=True)
+
     def close(self) -> None:
         self.conn.close()
 
@@ -161,7 +182,16 @@ class SqliteReplica(SqlReplica):
         self.conn.executemany(sql, rows)
 
     def _begin(self) -> None:
+        if self.reader:
+            raise ReadOnlyTransaction()
         self.conn.execute("BEGIN IMMEDIATE")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self.reader:  # even nested in a snapshot, where a savepoint would let writes start
+            raise ReadOnlyTransaction()
+        with super().transaction():
+            yield
 
     def _reset(self, committed: bool) -> None:
         # The in-memory frontier is written through on every save; only a rollback can make it
@@ -181,9 +211,20 @@ class SqliteReplica(SqlReplica):
 
     @contextmanager
     def snapshot(self, read_only: bool = True) -> Iterator[None]:
-        """Reads that see one state. The replica's one connection is the file's only writer, so
-        its reads between transactions already do; a writer that needs more takes a transaction."""
-        yield
+        """Reads that see one state. The writer's connection is the file's only writer, so its
+        reads between transactions already do; a writer that needs more takes a transaction. A
+        reader (:meth:`open_reader`) reads in a transaction of its own: one committed state."""
+        if not self.reader or self._depth:
+            yield
+            return
+        self.conn.execute("BEGIN")  # deferred: the state is fixed at the first read, just below
+        self._depth += 1
+        try:
+            self._load_caches()  # the writer may have added nodes, moved the clock, rewritten chunks
+            yield
+        finally:
+            self._depth -= 1
+            self.conn.execute("COMMIT")  # it read only: nothing to keep or lose
 
 
 def _run_script(conn: sqlite3.Connection, script: str) -> None:

@@ -1,0 +1,142 @@
+"""Engines plan on a read-only snapshot and write in a short transaction (hub/engines/planning.py):
+a plan is written when only device ops on other entities landed meanwhile, made again when an
+office action or an op on an entity it writes landed, and after too many tries made and written
+in one transaction. The snapshot neither writes nor holds up the store's writers."""
+
+import threading
+
+import pytest
+
+from hub.config import HubConfig
+from hub.engines import planning
+from hub.engines.planning import write_planned
+from hub.store import HubStore
+from sync import hlc
+from sync.ops import SET, Op
+from sync.store.sql import ReadOnlyTransaction
+
+NOW_MS = 1_795_770_000_000
+
+
+@pytest.fixture
+def store(tmp_path):
+    hub = HubStore(HubConfig(database=tmp_path / "hub.db", clock=lambda: NOW_MS))
+    hub.write([("ticket", "tkt-1", SET, "title", "Boiler down"), ("ticket", "tkt-2", SET, "title", "Leak")])
+    yield hub
+    hub.close()
+
+
+def device_op(counter, entity, eid, field, value):
+    return Op("tablet-1", counter, hlc.pack(NOW_MS + 1000, counter), entity, eid, SET, field, value)
+
+
+def ingest(store, *ops):
+    with store.unit_of_work():
+        store.replica.ingest(list(ops), NOW_MS)
+
+
+class Plan:
+    """A plan that writes, on tkt-1, ``ticket.sla`` naming the title it read. On its first
+    ``times`` calls it does ``meanwhile`` (what another request does while the engine plans);
+    it records which store each call read."""
+
+    def __init__(self, meanwhile=None, times=1):
+        self.meanwhile = meanwhile
+        self.times = times
+        self.stores = []
+
+    def __call__(self, view):
+        self.stores.append(view)
+        title = view.replica.entity("ticket", "tkt-1").get("title")
+        if self.meanwhile is not None and len(self.stores) <= self.times:
+            self.meanwhile()
+        return [("ticket", "tkt-1", SET, "sla", {"planned_with": title})]
+
+
+def sla_of(store):
+    return (store.replica.entity("ticket", "tkt-1").get("sla") or {}).get("planned_with")
+
+
+def test_a_plan_is_made_on_a_read_only_view_and_written_once(store):
+    plan = Plan()
+    assert write_planned(store, plan) == 1
+    assert len(plan.stores) == 1 and plan.stores[0] is not store and plan.stores[0].home is store
+    assert sla_of(store) == "Boiler down"
+
+
+def test_a_device_op_on_another_entity_meanwhile_leaves_the_plan_as_it_is(store):
+    plan = Plan(lambda: ingest(store, device_op(1, "ticket", "tkt-2", "title", "Leak, urgent")))
+    assert write_planned(store, plan) == 1
+    assert len(plan.stores) == 1
+    assert store.replica.entity("ticket", "tkt-2")["title"] == "Leak, urgent"
+
+
+def test_a_device_op_on_an_entity_the_plan_writes_makes_it_plan_again(store):
+    plan = Plan(lambda: ingest(store, device_op(1, "ticket", "tkt-1", "title", "Boiler fixed")))
+    assert write_planned(store, plan) == 1
+    assert len(plan.stores) == 2
+    assert sla_of(store) == "Boiler fixed"
+
+
+def test_an_office_action_meanwhile_makes_it_plan_again_whatever_it_touched(store):
+    plan = Plan(lambda: store.write([("customer", "cus-1", SET, "name", "Acme")]))
+    assert write_planned(store, plan) == 1
+    assert len(plan.stores) == 2
+
+
+def test_a_plan_overtaken_every_time_is_made_and_written_in_one_transaction(store):
+    titles = iter(f"title {n}" for n in range(10))
+    plan = Plan(lambda: store.write([("ticket", "tkt-1", SET, "title", next(titles))]), times=planning.REPLANS)
+    assert write_planned(store, plan) == 1
+    assert len(plan.stores) == planning.REPLANS + 1
+    assert plan.stores[-1] is store  # the last plan read inside the writing transaction
+    assert sla_of(store) == f"title {planning.REPLANS - 1}"
+
+
+def test_an_empty_plan_writes_nothing(store):
+    before = store.replica.log_end()
+    assert write_planned(store, lambda view: []) == 0
+    assert store.replica.log_end() == before
+
+
+def test_the_planning_view_cannot_write(store):
+    with store.planning() as view:
+        with pytest.raises(ReadOnlyTransaction):
+            view.write([("ticket", "tkt-1", SET, "title", "sneaked in")])
+    assert store.replica.entity("ticket", "tkt-1")["title"] == "Boiler down"
+
+
+def test_the_view_sees_one_state_while_the_writer_goes_on(store):
+    """A push lands (in another thread, so it would wait on any lock the view held) while the
+    view reads: the push completes, and the view goes on seeing the state it started from."""
+    with store.planning() as view:
+        assert view.replica.entity("ticket", "tkt-1")["title"] == "Boiler down"
+        pushed = threading.Thread(target=ingest, args=(store, device_op(1, "ticket", "tkt-2", "title", "Leak, urgent")))
+        pushed.start()
+        pushed.join(timeout=20)
+        assert not pushed.is_alive(), "the writer waited for the planning view"
+        store.write([("ticket", "tkt-1", SET, "title", "Boiler fixed")])
+        assert view.replica.entity("ticket", "tkt-1")["title"] == "Boiler down"
+        assert view.replica.entity("ticket", "tkt-2")["title"] == "Leak"
+    with store.planning() as view:
+        assert view.replica.entity("ticket", "tkt-1")["title"] == "Boiler fixed"
+        assert view.replica.entity("ticket", "tkt-2")["title"] == "Leak, urgent"
+
+
+def test_inside_a_transaction_the_plan_reads_what_the_transaction_wrote(store):
+    with store.unit_of_work():
+        store.write([("ticket", "tkt-1", SET, "title", "Boiler fixed")])
+        with store.planning() as view:
+            assert view is store
+            assert view.replica.entity("ticket", "tkt-1")["title"] == "Boiler fixed"
+
+
+def test_views_are_reused_and_closed_with_the_store(tmp_path):
+    hub = HubStore(HubConfig(database=tmp_path / "hub.db", clock=lambda: NOW_MS))
+    with hub.planning() as first:
+        pass
+    with hub.planning() as second:
+        pass
+    assert first is second
+    hub.close()
+    assert first._closed  # its own connection went with the store's
