@@ -252,7 +252,7 @@ def _opener() -> str:
     frame = sys._getframe(2)
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
-        if name.startswith("hub.") and name not in ("hub.store", "hub.db"):
+        if name.startswith("hub.") and name not in ("hub.store", "hub.db", "hub.engines.planning"):
             return f"{name}.{frame.f_code.co_name}"
         frame = frame.f_back
     return "other"

@@ -29,7 +29,7 @@ class BillingEngine:
 
     def run(self, store: HubStore, now_ms: int) -> int:
         """Draft, rewrite, credit or void what the state at ``now_ms`` calls for; ops written."""
-        return write_planned(store, lambda view: invoices.build(view, now_ms).changes)
+        return write_planned(store, lambda view: [invoices.build(view, now_ms).changes])
 
 
 ENGINE = BillingEngine()

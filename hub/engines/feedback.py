@@ -80,10 +80,10 @@ class FeedbackEngine:
         then send what is due. Returns the ops written; a second run at the same time writes none."""
         chosen = settings(store)
 
-        def plan(view: HubStore) -> list[tuple[Any, ...]]:
-            return (plan_surveys(view, now_ms, chosen.config)
+        def plan(view: HubStore) -> list[list[tuple[Any, ...]]]:
+            return [plan_surveys(view, now_ms, chosen.config)
                     + plan_follow_ups(view, answered_surveys(view), chosen.config)
-                    + plan_health(view, now_ms, chosen.config))
+                    + plan_health(view, now_ms, chosen.config)]
 
         return write_planned(store, plan) + deliver(store, now_ms, chosen.sender)
 

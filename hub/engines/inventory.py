@@ -30,7 +30,7 @@ from .inventory_api import bp
 from .inventory_moves import Writer, goods_issues, kit_moves
 from .inventory_reserve import reservations
 from .inventory_shortfall import exception_changes
-from .planning import write_planned
+from .planning import by_entity, write_planned
 
 __all__ = ["ENGINE", "bp"]
 
@@ -43,17 +43,17 @@ class InventoryEngine:
         merged state; returns the number of ops written (zero when nothing was due)."""
         now_iso = datetime.fromtimestamp(now_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
 
-        def ledger(view: HubStore) -> list[tuple[Any, ...]]:
+        def ledger(view: HubStore) -> list[list[tuple[Any, ...]]]:
             snap = inventory_state.read(view)
             writer = Writer(lambda row_id: snap.stock.get(row_id, {}))
             goods_issues(snap, writer)
             kit_moves(snap, writer, now_iso)
             reservations(snap, writer)
-            return writer.changes
+            return [writer.changes]  # a movement goes with its counter delta: one unit
 
         written = write_planned(store, ledger)
         # The exceptions replay the ledger, so they are planned after its movements are written.
-        return written + write_planned(store, lambda view: exception_changes(inventory_state.read(view)))
+        return written + write_planned(store, lambda view: by_entity(exception_changes(inventory_state.read(view))))
 
 
 ENGINE = InventoryEngine()

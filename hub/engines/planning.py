@@ -12,6 +12,11 @@ the plan in one short transaction, if nothing that landed in between can make th
   the plan writes is not like a late sync: an invoice sent, a survey answered, a stock row
   moved meanwhile. The plan is made again from a fresh snapshot.
 
+A plan is a list of units, each written whole (a stock movement with the counter delta beside
+it; a ticket's escalation with its SLA picture), a few units per transaction: a plan that
+catches up on a day of work is written in slices too, each slice checked as above against what
+landed since the one before.
+
 After ``REPLANS`` plans overtaken in a row, the engine plans and writes in one transaction, as
 it would with no snapshot: slower for everyone else, but it always ends.
 """
@@ -24,35 +29,63 @@ from typing import Any
 from ..store import HubStore
 
 Change = tuple[Any, ...]
+Unit = Sequence[Change]
 
 REPLANS = 3
+# Ops written per transaction, as for a push slice (hub/sync_api.py PUSH_SLICE); a unit is never cut.
+SLICE_OPS = 250
 # More ops than this landing during one plan: reading them back costs more than planning again.
 WATCHED_OPS = 5000
 
 
-def write_planned(store: HubStore, plan: Callable[[HubStore], Sequence[Change]]) -> int:
-    """Run ``plan`` on a snapshot and write the changes it returns; returns the ops written.
-    ``plan`` only reads, through the store it is given."""
+def write_planned(store: HubStore, plan: Callable[[HubStore], Sequence[Unit]]) -> int:
+    """Run ``plan`` on a snapshot and write the units of changes it returns; returns the ops
+    written. ``plan`` only reads, through the store it is given."""
+    written = 0
     for _attempt in range(REPLANS):
         with store.planning() as view:
             as_of = view.replica.log_end()
-            changes = plan(view)
-        if not changes:
-            return 0
-        with store.unit_of_work():
-            if _still_valid(store, as_of, changes):
-                return len(store.write(changes))
+            units = [unit for unit in plan(view) if unit]
+        while units:
+            with store.unit_of_work():
+                if not _still_valid(store, as_of, units):
+                    break
+                taken, units = _slice(units)
+                written += len(store.write([change for unit in taken for change in unit]))
+                as_of = store.replica.log_end()
+        else:
+            return written
     with store.unit_of_work():
-        changes = plan(store)
-        return len(store.write(changes)) if changes else 0
+        changes = [change for unit in plan(store) for change in unit]
+        return written + (len(store.write(changes)) if changes else 0)
 
 
-def _still_valid(store: HubStore, as_of: int, changes: Sequence[Change]) -> bool:
-    """Whether the ops taken in since the log position ``as_of`` leave a plan of ``changes`` as
+def by_entity(changes: Sequence[Change]) -> list[list[Change]]:
+    """``changes`` as units of one entity each, for a plan whose entities stand alone."""
+    units: dict[tuple[Any, Any], list[Change]] = {}
+    for change in changes:
+        units.setdefault((change[0], change[1]), []).append(change)
+    return list(units.values())
+
+
+def _slice(units: Sequence[Unit]) -> tuple[Sequence[Unit], Sequence[Unit]]:
+    """The first units making up about ``SLICE_OPS`` ops (one at least), and the rest."""
+    size = 0
+    for end, unit in enumerate(units, 1):
+        size += len(unit)
+        if size >= SLICE_OPS:
+            return units[:end], units[end:]
+    return units, []
+
+
+def _still_valid(store: HubStore, as_of: int, units: Sequence[Unit]) -> bool:
+    """Whether the ops taken in since the log position ``as_of`` leave a plan of ``units`` as
     it would have been made now (see the module docstring)."""
     landed, _cursor = store.replica.ops_since(as_of, WATCHED_OPS + 1)
+    if not landed:
+        return True
     if len(landed) > WATCHED_OPS:
         return False
-    written = {(change[0], change[1]) for change in changes}
+    written = {(change[0], change[1]) for unit in units for change in unit}
     hub = store.replica.node
     return not any(op.node == hub or (op.entity, op.eid) in written for op in landed)

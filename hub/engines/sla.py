@@ -56,13 +56,15 @@ class SlaEngine:
         return write_planned(store, lambda view: plan(view, instant(now_ms)))
 
 
-def plan(store: HubStore, now: Any) -> list[tuple[Any, ...]]:
+def plan(store: HubStore, now: Any) -> list[list[tuple[Any, ...]]]:
     """The ops that bring every ticket's priority, escalations and SLA picture, and every
-    contract's health, in line with the state at ``now`` (nothing written)."""
+    contract's health, in line with the state at ``now`` (nothing written): one unit per ticket,
+    then the contracts' health."""
     context = Context(store)
-    changes: list[tuple[Any, ...]] = []
+    units: list[list[tuple[Any, ...]]] = []
     flagged: dict[str, set[str]] = defaultdict(set)
     for ticket in tickets(store):
+        changes: list[tuple[Any, ...]] = []
         vip = vip_change(store, ticket)
         if vip is not None:
             changes.append(vip)
@@ -74,11 +76,13 @@ def plan(store: HubStore, now: Any) -> list[tuple[Any, ...]]:
         picture = status.picture()
         if picture != ticket.get("sla"):
             changes.append(("ticket", ticket["id"], SET, "sla", picture))
+        units.append(changes)
         contract_id = ticket.get("contract_id")
         if status.open and isinstance(contract_id, str) and any(
                 result.overdue_reached for result in status.clocks.values()):
             flagged[contract_id].add(ticket["id"])
-    return changes + health_changes(store, flagged)
+    units.append(health_changes(store, flagged))
+    return units
 
 
 ENGINE = SlaEngine()

@@ -4,6 +4,7 @@ office action or an op on an entity it writes landed, and after too many tries m
 in one transaction. The snapshot neither writes nor holds up the store's writers."""
 
 import threading
+from contextlib import contextmanager
 
 import pytest
 
@@ -50,7 +51,7 @@ class Plan:
         title = view.replica.entity("ticket", "tkt-1").get("title")
         if self.meanwhile is not None and len(self.stores) <= self.times:
             self.meanwhile()
-        return [("ticket", "tkt-1", SET, "sla", {"planned_with": title})]
+        return [[("ticket", "tkt-1", SET, "sla", {"planned_with": title})]]
 
 
 def sla_of(store):
@@ -95,7 +96,7 @@ def test_a_plan_overtaken_every_time_is_made_and_written_in_one_transaction(stor
 
 def test_an_empty_plan_writes_nothing(store):
     before = store.replica.log_end()
-    assert write_planned(store, lambda view: []) == 0
+    assert write_planned(store, lambda view: [[], []]) == 0
     assert store.replica.log_end() == before
 
 
@@ -140,3 +141,58 @@ def test_views_are_reused_and_closed_with_the_store(tmp_path):
     assert first is second
     hub.close()
     assert first._closed  # its own connection went with the store's
+
+
+def record_batches(store, monkeypatch, after_first=None):
+    """The sizes of the batches write_planned writes; ``after_first`` runs once, after the first
+    batch is committed (another request landing between two slices)."""
+    batches = []
+    write = store.write
+
+    def recording(changes):
+        batches.append([(change[0], change[1]) for change in changes])
+        return write(changes)
+
+    monkeypatch.setattr(store, "write", recording)
+    if after_first is not None:
+        real_unit = store.unit_of_work
+
+        @contextmanager
+        def unit_then_meanwhile():
+            with real_unit() as inside:
+                yield inside
+            if len(batches) == 1 and not done:
+                done.append(True)
+                after_first()
+
+        done = []
+        monkeypatch.setattr(store, "unit_of_work", unit_then_meanwhile)
+    return batches
+
+
+def titles(count):
+    return [[("ticket", f"tkt-{n}", SET, "title", f"Job {n}"), ("ticket", f"tkt-{n}", SET, "description", "x")]
+            for n in range(count)]
+
+
+def test_a_large_plan_is_written_in_slices_that_never_cut_a_unit(store, monkeypatch):
+    batches = record_batches(store, monkeypatch)
+    assert write_planned(store, lambda view: titles(300)) == 600
+    assert len(batches) == 3 and all(len(batch) <= planning.SLICE_OPS for batch in batches)
+    for batch in batches:
+        assert len(batch) % 2 == 0 and all(batch[i] == batch[i + 1] for i in range(0, len(batch), 2))
+
+
+def test_an_office_action_between_two_slices_makes_it_plan_the_rest_again(store, monkeypatch):
+    def plan(view):
+        calls.append(view)
+        held = set(view.replica.entity_ids("ticket"))
+        return [unit for unit in titles(300) if unit[0][1] not in held or
+                view.replica.entity("ticket", unit[0][1]).get("description") != "x"]
+
+    calls = []
+    batches = record_batches(store, monkeypatch, lambda: store.write([("customer", "cus-1", SET, "name", "Acme")]))
+    assert write_planned(store, plan) == 600
+    assert len(calls) == 2  # the second plan holds only what the first slice did not write
+    assert sum(len(batch) for batch in batches if batch[0][0] == "ticket") == 600
+    assert all(store.replica.entity("ticket", f"tkt-{n}")["description"] == "x" for n in range(300))
