@@ -7,9 +7,10 @@ What differs between the two is said here and nowhere else:
 
 - **transactions**: a writer's unit of work is the replica's transaction (SQLite: ``BEGIN
   IMMEDIATE``; PostgreSQL: the schema's writer lock, one writer at a time across processes).
-  Reads (:meth:`Database.reading`) and pulls (:meth:`Database.snapshot`) need one consistent view:
-  on SQLite the hub's one connection already gives it; on PostgreSQL they run in REPEATABLE READ
-  snapshots beside the writers, so several workers serve pulls at once.
+  Reads (:meth:`Database.reading`) need one consistent view: on SQLite the hub's one connection
+  already gives it; on PostgreSQL they run in REPEATABLE READ snapshots beside the writers. Long
+  reads (pulls, engine plans) run on a second connection (:func:`open_reader`): a SQLite reader
+  in WAL mode, a PostgreSQL REPEATABLE READ READ ONLY snapshot, both beside the writer.
 - **once across processes** (:meth:`Database.exclusive`): a background engine round runs in one
   worker only (``pg_try_advisory_lock``); a SQLite hub is one process, so it always may.
 """
@@ -24,9 +25,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sync.registry import Registry
 from sync.store import SqliteReplica, SqlReplica
-from sync.store.sql import StoreBusy
-
-from .errors import ApiError
 
 URL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -106,10 +104,6 @@ class Database:
         """One consistent view for several reads (no writes)."""
         return nullcontext()
 
-    def snapshot(self) -> AbstractContextManager[None]:
-        """One consistent view that may also update the hub's own rows (not write ops): a pull."""
-        return self.replica.transaction()
-
     @contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:
         """Yields whether this process may do ``name`` now, no other process doing it meanwhile."""
@@ -120,16 +114,7 @@ class PostgresDatabase(Database):
     dialect = "postgresql"
 
     def reading(self) -> AbstractContextManager[None]:
-        return self.replica.snapshot(read_only=True)  # type: ignore[attr-defined]
-
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        try:
-            with self.replica.snapshot(read_only=False):  # type: ignore[attr-defined]
-                yield
-        except StoreBusy as exc:
-            raise ApiError(503, "the hub was busy with the same device; nothing was changed",
-                           [("device", exc.message)], hint="retry: the next attempt succeeds") from None
+        return self.replica.snapshot()  # type: ignore[attr-defined]
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:

@@ -50,7 +50,7 @@ class HubStore:
         self._idle_views: list[HubStore] = []
         self._views_lock = threading.Lock()
         self._closed = False
-        self._this_thread = threading.local()  # .writing: inside this thread's unit_of_work or snapshot
+        self._this_thread = threading.local()  # .writing: inside this thread's unit_of_work
 
     def now_ms(self) -> int:
         return self.config.clock()
@@ -77,14 +77,6 @@ class HubStore:
     def reading(self) -> Iterator[HubStore]:
         """Reads that see one state of the database (no writes inside)."""
         with self.lock, self.db.reading():
-            yield self
-
-    @contextmanager
-    def snapshot(self) -> Iterator[HubStore]:
-        """Reads that see one state, plus updates of the hub's own rows (a device's sync
-        bookkeeping) but no ops: what a pull needs. On PostgreSQL it runs beside writers; a
-        row another transaction changed meanwhile fails it with a retryable ApiError 503."""
-        with self.lock, self.db.snapshot(), self._writing():
             yield self
 
     @contextmanager

@@ -17,6 +17,7 @@ lost history reply comes with the very cursor that was offered.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -177,19 +178,51 @@ def _write_scope(store: HubStore, device: Device) -> Scope:
 def pull():
     data = _json_body(PullSchema())
     store = current_store()
-    # One consistent view, beside writers (on PostgreSQL several workers serve pulls at once).
-    with store.snapshot():
-        reply = _pull(store, g.device, data["cursor"], data["limit"], data["ack"])
-        store.conn.execute(
-            "INSERT INTO sync_log (node, at, kind, ops, clock_offset_ms) VALUES (?,?,?,?,?)",
-            (g.device.node, store.now_iso(), "pull", len(reply["ops"]), g.device.clock_offset_ms),
-        )
-        store.conn.execute(
-            "UPDATE devices SET pulled = pulled + ?, last_sync_at = ?, last_seen_at = ? WHERE node = ?",
-            (len(reply["ops"]), store.now_iso(), store.now_iso(), g.device.node),
-        )
+    # Made on a snapshot, beside writers: a bootstrap page of 20,000 ops takes a while to make,
+    # and pushes, office edits and other devices' pulls go on meanwhile. Only what the reply
+    # offers is written, after, in a short transaction.
+    with store.planning() as view:
+        device = get_device(view, g.device.node)
+        reply, offer = _pull(view, device, data["cursor"], data["limit"], data["ack"])
+    with store.unit_of_work():
+        _record_offer(store, device, offer, len(reply["ops"]))
     # orjson: a bootstrap page carries thousands of ops, several times faster than jsonify's encoder.
     return Response(orjson.dumps(reply), mimetype="application/json")
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a pull reply offers the device, recorded once the reply is made."""
+
+    acknowledged: bool  # the pull said the device committed the reply before
+    offer_id: int
+    cursor: int
+    scope: str  # as JSON text (Scope.dumps), written out before the transaction: 100,000 records take a while
+
+
+def _record_offer(store: HubStore, device: Device, offer: Offer, sent: int) -> None:
+    """Write what the reply offers, unless another pull of this device was answered since the
+    snapshot ``device`` was read in (two agents on one device's token, or a retry overtaking
+    its first try): then nothing is written and the device is told to retry."""
+    if get_device(store, device.node).offer_id != offer.offer_id - 1:
+        raise ApiError(503, "the hub was busy with the same device; nothing was changed",
+                       [("device", "another pull of this device was answered meanwhile")],
+                       hint="retry: the next attempt succeeds")
+    if offer.acknowledged:
+        # The device committed our last reply: what we offered is what it holds now.
+        store.conn.execute(
+            "UPDATE devices SET acked_cursor = offered_cursor, acked_scope = offered_scope WHERE node = ?",
+            (device.node,),
+        )
+    store.conn.execute(
+        "UPDATE devices SET offered_cursor = ?, offered_scope = ?, offer_id = ?, pulled = pulled + ?, "
+        "last_sync_at = ?, last_seen_at = ? WHERE node = ?",
+        (offer.cursor, offer.scope, offer.offer_id, sent, store.now_iso(), store.now_iso(), device.node),
+    )
+    store.conn.execute(
+        "INSERT INTO sync_log (node, at, kind, ops, clock_offset_ms) VALUES (?,?,?,?,?)",
+        (device.node, store.now_iso(), "pull", sent, device.clock_offset_ms),
+    )
 
 
 def _acknowledges(device: Device, cursor: int, ack: int | None) -> bool:
@@ -201,17 +234,14 @@ def _acknowledges(device: Device, cursor: int, ack: int | None) -> bool:
     return ack is None or ack == device.offer_id
 
 
-def _pull(store: HubStore, device: Device, cursor: int, limit: int, ack: int | None = None) -> dict[str, Any]:
+def _pull(store: HubStore, device: Device, cursor: int, limit: int,
+          ack: int | None = None) -> tuple[dict[str, Any], Offer]:
+    """The reply to a pull, made from ``store`` (a snapshot), and what it offers the device."""
     replica = store.replica
-    # Read again inside the snapshot: the offer this pull answers must be the one it updates.
-    device = get_device(store, device.node)
-    if _acknowledges(device, cursor, ack):
+    acknowledged = _acknowledges(device, cursor, ack)
+    if acknowledged:
         # The device committed our last reply: what we offered is what it holds now.
-        store.conn.execute(
-            "UPDATE devices SET acked_cursor = offered_cursor, acked_scope = offered_scope WHERE node = ?",
-            (device.node,),
-        )
-        device = get_device(store, device.node)
+        device = replace(device, acked_cursor=device.offered_cursor or 0, acked_scope=device.offered_scope)
     if cursor > replica.log_end():
         # No cursor of ours lies past the end of our log: the hub was restored from a backup
         # older than the device's last sync. Start the device over rather than skip what is new.
@@ -222,7 +252,7 @@ def _pull(store: HubStore, device: Device, cursor: int, limit: int, ack: int | N
     added = [key for key in scope.ordered if key not in held.entities]
     new_types = sorted(scope.types - held.types)
     if added or new_types:
-        return _send_history(store, device, cursor, limit, held, scope, added, new_types)
+        return _send_history(store, device, cursor, limit, held, scope, added, new_types, acknowledged)
 
     ops: list[Op] = []
     next_cursor = cursor
@@ -236,15 +266,17 @@ def _pull(store: HubStore, device: Device, cursor: int, limit: int, ack: int | N
         ops.extend(op for op in window if op.node != device.node
                    and (scope.contains(op.entity, op.eid) or held.contains(op.entity, op.eid)))
     left = sorted(held.entities - scope.entities)
+    offer = Offer(acknowledged, device.offer_id + 1, next_cursor, scope.dumps())
     return {
         "ok": True, "ops": [to_wire(op) for op in ops], "cursor": next_cursor, "more": next_cursor < end,
         "left_scope": [list(e) for e in left], "history": False, "hub_now_ms": store.now_ms(),
-        "offer": _offer(store, device, next_cursor, scope),
-    }
+        "offer": offer.offer_id,
+    }, offer
 
 
 def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held: Scope, scope: Scope,
-                  added: list[tuple[str, str]], new_types: list[str]) -> dict[str, Any]:
+                  added: list[tuple[str, str]], new_types: list[str],
+                  acknowledged: bool) -> tuple[dict[str, Any], Offer]:
     """Entities that entered the scope arrive whole, a page at a time: the ops their current state is
     made of, the device's own included, and the list of them (``entities``). The device resets
     each to exactly that — what it held of one that was in its scope before may since have been
@@ -285,11 +317,12 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
     else:
         offered = Scope(held.entities.union(sent), held.types, held.jobs, held.tickets, held.vans)
     next_cursor = max(cursor, replica.log_end()) if fresh else cursor
+    offer = Offer(acknowledged, device.offer_id + 1, next_cursor, offered.dumps())
     return {
         "ok": True, "ops": ops, "cursor": next_cursor, "more": True, "left_scope": [],
         "history": True, "entities": [list(e) for e in sent], "hub_has": replica.vector().get(device.node, 0),
-        "hub_now_ms": store.now_ms(), "offer": _offer(store, device, next_cursor, offered),
-    }
+        "hub_now_ms": store.now_ms(), "offer": offer.offer_id,
+    }, offer
 
 
 def _ops_past(replica: SqlReplica, cursor: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[Op]]:
@@ -306,11 +339,3 @@ def _ops_past(replica: SqlReplica, cursor: int, keys: set[tuple[str, str]]) -> d
     return found
 
 
-def _offer(store: HubStore, device: Device, cursor: int, scope: Scope) -> int:
-    """Record what this reply offers the device; returns the reply's offer id."""
-    offer_id = device.offer_id + 1
-    store.conn.execute(
-        "UPDATE devices SET offered_cursor = ?, offered_scope = ?, offer_id = ? WHERE node = ?",
-        (cursor, scope.dumps(), offer_id, device.node),
-    )
-    return offer_id

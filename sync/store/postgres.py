@@ -26,12 +26,11 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
-from psycopg import errors as pg_errors
 
 from ..errors import SchemaVersionMismatch
 from ..hlc import DEFAULT_MAX_AHEAD_MS
 from ..registry import RegisterKey, Registry
-from .sql import NODE_COLUMNS, Frontier, ReadOnlyTransaction, SqlReplica, StoreBusy
+from .sql import NODE_COLUMNS, Frontier, ReadOnlyTransaction, SqlReplica
 
 LAYOUT_VERSION = 2
 # Advisory lock spaces (the first of the two int4 keys; the second names the schema): one
@@ -241,24 +240,19 @@ class PostgresReplica(SqlReplica):
 
     # -- readers ------------------------------------------------------------------------------
     @contextmanager
-    def snapshot(self, read_only: bool = True) -> Iterator[None]:
-        """One consistent view of the database (REPEATABLE READ) without the writer lock, so it
-        runs beside writers and other readers. With ``read_only=False`` it may write rows of
-        its own outside the replica (the hub's device bookkeeping) but never ops. Inside a
-        transaction already open it simply joins it. Raises StoreBusy (retryable) when a row it
-        updates was changed by another transaction meanwhile."""
+    def snapshot(self) -> Iterator[None]:
+        """One consistent view of the database (REPEATABLE READ READ ONLY) without the writer
+        lock, so it runs beside writers and other readers. Inside a transaction already open it
+        simply joins it."""
         if self._depth:
             yield
             return
-        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ " + ("READ ONLY" if read_only else "READ WRITE"))
+        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         self._depth += 1
         self._read_only_depth += 1
         try:
             yield
             self.conn.execute("COMMIT")
-        except pg_errors.SerializationFailure as exc:
-            self._rollback_quietly()
-            raise StoreBusy(str(exc).splitlines()[0]) from exc
         except BaseException:
             self._rollback_quietly()
             raise

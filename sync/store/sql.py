@@ -82,16 +82,6 @@ def _decompress(data: bytes) -> bytes:
     return decompressor.decompress(data)
 
 
-class StoreBusy(SyncError):
-    """Another process changed what this transaction read; nothing was written."""
-
-    retryable = True
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(f"the database was changed under this transaction ({detail})",
-                         hint="retry: the next attempt reads the new state")
-
-
 class ReadOnlyTransaction(SyncError):
     """A write was attempted inside a read-only snapshot (a programming error)."""
 

@@ -210,7 +210,7 @@ class SqliteReplica(SqlReplica):
         self._clock = clock
 
     @contextmanager
-    def snapshot(self, read_only: bool = True) -> Iterator[None]:
+    def snapshot(self) -> Iterator[None]:
         """Reads that see one state. The writer's connection is the file's only writer, so its
         reads between transactions already do; a writer that needs more takes a transaction. A
         reader (:meth:`open_reader`) reads in a transaction of its own: one committed state."""

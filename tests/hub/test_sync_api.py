@@ -112,3 +112,35 @@ def test_a_crew_member_receives_the_job_and_may_record_on_it(client, seeded):
         "ended_at": "2026-11-27T09:30:00Z"})
     reply = client.post("/api/v1/sync/push", json={"ops": [to_wire(log)]}, headers=bearer(token)).json
     assert reply["accepted"] == 1 and reply["rejected"] == []
+
+
+def test_a_pull_overtaken_by_another_pull_of_the_same_device_is_refused_and_writes_nothing(client, seeded, device,
+                                                                                           monkeypatch):
+    """A pull is made on a snapshot and its offer recorded after. Another pull of the device
+    answered in between (a second agent on the token, a retry overtaking its first try) makes
+    the first one's offer stale: 503 to retry, and the device's sync state is the other pull's."""
+    from hub import auth, sync_api
+
+    dev, token = device
+    real_pull = sync_api._pull
+    overtaken = []
+
+    def pull_then_another(view, *args, **kwargs):
+        made = real_pull(view, *args, **kwargs)
+        if not overtaken:
+            overtaken.append(None)  # the pull below is the other one: it runs unhindered
+            overtaken[0] = client.post("/api/v1/sync/pull", json={"cursor": 0}, headers=bearer(token))
+        return made
+
+    monkeypatch.setattr(sync_api, "_pull", pull_then_another)
+    first = client.post("/api/v1/sync/pull", json={"cursor": 0}, headers=bearer(token))
+    assert overtaken[0].status_code == 200
+    assert first.status_code == 503
+    assert first.json["errors"] == [{"field": "device", "reason": "another pull of this device was answered "
+                                                                  "meanwhile"}]
+    with seeded.reading():
+        state = auth.get_device(seeded, dev.node)
+    assert state.offer_id == overtaken[0].json["offer"] == 1
+    monkeypatch.setattr(sync_api, "_pull", real_pull)
+    ops, _, _ = pull_all(client, token)  # the retry goes through
+    assert ("job", "job-1") in {(op[3], op[4]) for op in ops}
