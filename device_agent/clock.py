@@ -157,7 +157,9 @@ def estimate(wall_ms: int, offset_ms: int, reading: ElapsedReading, synced: Anch
 
 def signed_duration(ms: int) -> str:
     """``+1h 2m``, ``-3d 4h``, ``+73y 18d``, ``+45s``: a clock change as a person reads it."""
-    sign, rest = ("-" if ms < 0 else "+"), abs(ms) // 1000
+    # To the nearest second: a jump is measured between two clock readings a few ms apart, and
+    # an hour measured as 59m 59.998s is an hour.
+    sign, rest = ("-" if ms < 0 else "+"), round(abs(ms) / 1000)
     years, rest = divmod(rest, 365 * 86_400)
     days, rest = divmod(rest, 86_400)
     hours, rest = divmod(rest, 3_600)

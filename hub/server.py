@@ -29,10 +29,20 @@ class RunningHub:
     def stop(self) -> None:
         if self.advertiser:
             self.advertiser.close()
-        self.server.close()  # type: ignore[attr-defined]
         if self.thread:
+            # Closed in the server's own thread: closed from this one, its sockets could go from
+            # under the select() it is blocked in, and the thread would die of a bad descriptor.
+            # With every socket closed its loop has nothing left to wait on, and returns.
+            self.server.trigger.pull_trigger(self._close_sockets)  # type: ignore[attr-defined]
             self.thread.join(timeout=10)
+            self.server.task_dispatcher.shutdown()  # type: ignore[attr-defined]
+        else:
+            self.server.close()  # type: ignore[attr-defined]
         store_of(self.app).close()
+
+    def _close_sockets(self) -> None:
+        for dispatcher in list(self.server._map.values()):  # type: ignore[attr-defined]
+            dispatcher.close()
 
 
 def start(app: Flask, host: str = "127.0.0.1", port: int = 0, *, threads: int = 8, zeroconf: bool = False,

@@ -164,9 +164,12 @@ class SqliteReplica(SqlReplica):
         return self
 
     def _load_caches(self) -> None:
+        self.forget_chunks()
+        self._load_frontier()
+
+    def _load_frontier(self) -> None:
         self._front = Frontier(complete=True)
         self._names.clear()
-        self.forget_chunks()
         for ix, node, contiguous, max_counter, quarantined in self.conn.execute(
             "SELECT ix, node, contiguous, max_counter, quarantined FROM nodes"
         ):
@@ -220,7 +223,9 @@ class SqliteReplica(SqlReplica):
         self.conn.execute("BEGIN")  # deferred: the state is fixed at the first read, just below
         self._depth += 1
         try:
-            self._load_caches()  # the writer may have added nodes, moved the clock, rewritten chunks
+            # The writer may have added nodes and moved the clock since. Decoded chunks stay: a
+            # committed chunk never changes, and a reader sees no other.
+            self._load_frontier()
             yield
         finally:
             self._depth -= 1
