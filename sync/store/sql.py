@@ -13,7 +13,9 @@ tablet is one row and one index entry instead of a thousand of each; reads (what
 side lack, changes since a cursor) decode whole chunks, which costs about a microsecond an op.
 Dedup and "has this op arrived" are answered from the per-node contiguous frontier (``nodes``),
 falling back to the chunks only for ops that arrived out of order. ``registers`` holds, per
-(entity, eid, field), the value people read and the merge metadata as JSON bytes.
+(entity, eid, field), the value people read and the merge metadata as JSON bytes. ``logged_ops``
+holds what a history read needs that no register names — counters' deltas, the writes around an
+overwritten conflict resolution — so that read never decodes the whole log (``history.py``).
 """
 
 from __future__ import annotations
@@ -346,8 +348,9 @@ class SqlReplica:
         seen them: for each register, the ops its state is made of (the heads of an lww field,
         every transition, live set tags, a record and its voids, the delete) — superseded writes
         are left out. Counters need every delta, and an lww field whose conflict resolution was
-        overwritten the writes since: those are found through ``logged_ops`` (see
-        sync.store.history), reading only the chunks that hold them."""
+        overwritten the writes since: those come from ``logged_ops`` (see sync.store.history),
+        the deltas from that table alone, the writes from the chunks holding them — never from a
+        scan of the log."""
         wanted: set[tuple[str, int]] = set()
         logged: dict[history.FieldKey, tuple[str, Any]] = {}
         rebuilt: list[Op] = []
@@ -366,8 +369,6 @@ class SqlReplica:
         found.extend(rebuilt)
         if logged:
             found.extend(self._logged_history(logged))
-            # A forged ref can name another register's op as one of these fields' writes.
-            found = list({(op.node, op.counter): op for op in found}.values())
         found.sort(key=lambda op: (op.node, op.counter))
         return found
 
