@@ -33,6 +33,7 @@ for _path in (ROOT, ROOT / "scripts"):
         sys.path.insert(0, str(_path))
 
 import bench_fleet as fleet_commands  # noqa: E402
+import bench_history as history_commands  # noqa: E402
 import bench_hub_commands as hub_commands  # noqa: E402
 import orjson  # noqa: E402
 from bench_hub import print_profile  # noqa: E402
@@ -251,6 +252,7 @@ COMMANDS: dict[str, Command] = {
     "sync": Command("ingest throughput of a SQLite replica against raw SQLite inserts", configure_sync, bench_sync),
     **{name: Command(*spec) for name, spec in hub_commands.COMMANDS.items()},
     **{name: Command(*spec) for name, spec in fleet_commands.COMMANDS.items()},
+    **{name: Command(*spec) for name, spec in history_commands.COMMANDS.items()},
 }
 
 

@@ -371,7 +371,9 @@ def bench_bytes(args: argparse.Namespace) -> int:
             store.close()
     grown = {name: after.get(name, 0) - before.get(name, 0) for name in after}
     per_op = {name: round(size / args.ops, 1) for name, size in sorted(grown.items()) if size}
-    log = grown.get("op_chunks", 0) + grown.get("op_chunks_by_node", 0)
+    # What a history read needs beyond the log (counters' deltas, overwritten resolutions) is sync
+    # metadata too.
+    log = grown.get("op_chunks", 0) + grown.get("op_chunks_by_node", 0) + grown.get("logged_ops", 0)
     materialised = grown.get("registers", 0)
     emit({"bench": "bytes", "ops": args.ops, "bytes_per_op_by_table": per_op,
           "total_bytes_per_op": round(sum(grown.values()) / args.ops, 1),

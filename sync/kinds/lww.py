@@ -158,11 +158,12 @@ class Lww:
     def history(self, register: LwwRegister) -> list[tuple[str, int]] | None:
         """The ops that rebuild this register elsewhere: its heads — every write that resolved a
         conflict among them, whose refs recreate the resolved record — or, once such a write has
-        been overwritten, the field's whole log (None).
+        been overwritten, None: they must come from the log.
 
         Sent without the writes that overwrote it, a resolving write would be a head again where
         it is rebuilt: a conflict that never happened. Those writes are forgotten here and the
-        resolved record is kept for good, so only the log still links the two."""
+        resolved record is kept for good, so only the log still links the two (a store finds
+        them without reading all of it: sync.store.history)."""
         heads = [(w.node, w.counter) for w in register.heads]
         if register.resolved and not {by for _, _, by in register.resolved} <= set(heads):
             return None

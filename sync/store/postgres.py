@@ -20,7 +20,7 @@ Connect with a libpq URL; the schema is the first of its ``search_path``
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -30,9 +30,10 @@ import psycopg
 from ..errors import SchemaVersionMismatch
 from ..hlc import DEFAULT_MAX_AHEAD_MS
 from ..registry import RegisterKey, Registry
-from .sql import NODE_COLUMNS, Frontier, ReadOnlyTransaction, SqlReplica
+from . import history
+from .sql import NODE_COLUMNS, Frontier, ReadOnlyTransaction, SqlReplica, chunk_rows
 
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 # Advisory lock spaces (the first of the two int4 keys; the second names the schema): one
 # writer at a time per schema, and one engine round at a time per schema.
 WRITER_LOCK = 0x46530001
@@ -57,6 +58,16 @@ CREATE TABLE op_chunks (
     body BYTEA NOT NULL
 );
 CREATE INDEX op_chunks_by_node ON op_chunks (node, hi);
+CREATE TABLE logged_ops (
+    entity {_T} NOT NULL,
+    eid {_T} NOT NULL,
+    field {_T} NOT NULL,
+    node INTEGER NOT NULL,
+    counter BIGINT NOT NULL,
+    hlc BIGINT,
+    value BYTEA,
+    PRIMARY KEY (entity, eid, field, node, counter)
+);
 CREATE TABLE registers (
     entity {_T} NOT NULL,
     eid {_T} NOT NULL,
@@ -93,13 +104,26 @@ CREATE TABLE quarantine (
 CREATE UNIQUE INDEX quarantine_by_id ON quarantine (node, counter);
 CREATE INDEX quarantine_waiting ON quarantine (ahead_hlc) WHERE ahead_hlc IS NOT NULL
 """
-# From each older layout to the next (see sqlite.py's for what each step adds).
-_UPGRADES = {
+
+
+def _upgrade_2(conn: psycopg.Connection[Any]) -> None:
+    """Layout 3: ``logged_ops`` (see sync.store.history), filled from the log held."""
+    conn.execute(_DDL[_DDL.index("CREATE TABLE logged_ops"):_DDL.index("CREATE TABLE registers")].rstrip("; \n"))
+    rows = list(history.backfill_rows(
+        lambda sql, params: conn.execute(to_pyformat(sql), params).fetchall(), chunk_rows))
+    with conn.cursor() as cursor:
+        cursor.executemany("INSERT INTO logged_ops VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
+
+
+# From each older layout to the next (see sqlite.py's for what each step adds): SQL, or a function
+# of the connection where the log must be read.
+_UPGRADES: dict[int, str | Callable[[psycopg.Connection[Any]], None]] = {
     1: """
 ALTER TABLE quarantine ADD COLUMN ahead_hlc BIGINT;
 UPDATE quarantine SET ahead_hlc = (op::jsonb ->> 2)::bigint WHERE field = 'hlc';
 CREATE INDEX quarantine_waiting ON quarantine (ahead_hlc) WHERE ahead_hlc IS NOT NULL
 """,
+    2: _upgrade_2,
 }
 
 
@@ -284,7 +308,11 @@ def _create_or_check(conn: psycopg.Connection[Any], schema: str, node: str | Non
         version = int(layout[0]) if layout else 0
         if version in _UPGRADES:
             for step in range(version, LAYOUT_VERSION):
-                for statement in _UPGRADES[step].split(";"):
+                upgrade = _UPGRADES[step]
+                if callable(upgrade):
+                    upgrade(conn)
+                    continue
+                for statement in upgrade.split(";"):
                     conn.execute(statement)
             conn.execute("UPDATE meta SET value = %s WHERE key = 'layout'", (str(LAYOUT_VERSION),))
         elif version != LAYOUT_VERSION:

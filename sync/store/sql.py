@@ -13,7 +13,9 @@ tablet is one row and one index entry instead of a thousand of each; reads (what
 side lack, changes since a cursor) decode whole chunks, which costs about a microsecond an op.
 Dedup and "has this op arrived" are answered from the per-node contiguous frontier (``nodes``),
 falling back to the chunks only for ops that arrived out of order. ``registers`` holds, per
-(entity, eid, field), the value people read and the merge metadata as JSON bytes.
+(entity, eid, field), the value people read and the merge metadata as JSON bytes. ``logged_ops``
+holds what a history read needs that no register names — counters' deltas, the writes around an
+overwritten conflict resolution — so that read never decodes the whole log (``history.py``).
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ from .. import replica
 from ..errors import SyncError
 from ..kinds import KINDS, Conflict
 from ..kinds.append import APPEND_KIND
-from ..ops import Op, OpId, from_wire, to_wire
+from ..ops import INCR, Op, OpId, from_wire, to_wire
 from ..registry import RegisterKey, Registry
 from ..replica import IngestResult, Rejection
+from . import history
 
 # Keys per SELECT when loading registers: large enough to amortise the call, far below SQLite's
 # bound on bound parameters.
@@ -116,7 +119,12 @@ def _ops_by_counter(node: str, body: bytes) -> dict[int, Op]:
 
 def chunk_counters(body: bytes) -> frozenset[int]:
     """The counters of the ops in a chunk body."""
-    return frozenset(row[0] for row in orjson.loads(_decompress(body)))
+    return frozenset(row[0] for row in chunk_rows(body))
+
+
+def chunk_rows(body: bytes) -> list[Any]:
+    """The ops of a chunk body as stored: [counter, hlc, entity, eid, action, field, value, refs] each."""
+    return orjson.loads(_decompress(body))  # type: ignore[no-any-return]
 
 
 _Entry = TypeVar("_Entry", bound=Sized)
@@ -218,6 +226,7 @@ class SqlReplica:
         self._depth = 0
         self._chunk_ops: ChunkCache[dict[int, Op]] = ChunkCache(CHUNK_CACHE_OPS)
         self._chunk_counters: ChunkCache[frozenset[int]] = ChunkCache(CHUNK_CACHE_COUNTERS)
+        self._logged: set[history.FieldKey] = set()  # what the last save named in logged_ops
         # Called inside the ingest transaction, after the batch is written: (replica, accepted ops,
         # the registers they changed). The hub keeps its read models exactly in step this way.
         self.observers: list[Callable[[Any, Sequence[Op], Mapping[RegisterKey, Any]], None]] = []
@@ -287,8 +296,11 @@ class SqlReplica:
         """Reset these entities to the state ``ops`` build, in one transaction (see replica.rebuild).
         Observers are told of the registers rebuilt, not of those dropped and not rebuilt."""
         self._now_ms = now_ms
+        entities, ops, unacknowledged = list(entities), list(ops), list(unacknowledged)
         with self.transaction():
-            return replica.rebuild(self, entities, ops, now_ms, unacknowledged, schema_checked=schema_checked)
+            result = replica.rebuild(self, entities, ops, now_ms, unacknowledged, schema_checked=schema_checked)
+            self._index_refolded(set(entities), [*ops, *unacknowledged])
+            return result
 
     def write(self, now_ms: int, entity: str, eid: str, action: str, field: str = "", value: Any = None,
               refs: Sequence[OpId] = ()) -> Op:
@@ -325,9 +337,12 @@ class SqlReplica:
         """The ops that rebuild the current state of these entities on a replica that has never
         seen them: for each register, the ops its state is made of (the heads of an lww field,
         every transition, live set tags, a record and its voids, the delete) — superseded writes
-        are left out. Counters need every delta; those are found by reading the log."""
+        are left out. Counters need every delta, and an lww field whose conflict resolution was
+        overwritten the writes since: those come from ``logged_ops`` (see sync.store.history),
+        the deltas from that table alone, the writes from the chunks holding them — never from a
+        scan of the log."""
         wanted: set[tuple[str, int]] = set()
-        counters: set[tuple[str, str, str]] = set()
+        logged: dict[history.FieldKey, tuple[str, Any]] = {}
         rebuilt: list[Op] = []
         for key, register in self._entity_registers(list(dict.fromkeys(keys))):
             kind = KINDS[key.kind]
@@ -337,15 +352,46 @@ class SqlReplica:
                 continue
             ids = kind.history(register)
             if ids is None:
-                counters.add((key.entity, key.eid, key.field))
+                logged[(key.entity, key.eid, key.field)] = (key.kind, register)
             else:
                 wanted.update(ids)
         found = self._fetch_ops(wanted)
         found.extend(rebuilt)
-        if counters:
-            found.extend(op for op in self._scan_log() if (op.entity, op.eid, op.field) in counters)
+        if logged:
+            found.extend(self._logged_history(logged))
         found.sort(key=lambda op: (op.node, op.counter))
         return found
+
+    def _logged_history(self, fields: Mapping[history.FieldKey, tuple[str, Any]]) -> list[Op]:
+        """The ops that rebuild these registers — counters, and lww fields whose ``history`` is
+        None — from what ``logged_ops`` holds of them: a counter's deltas whole, an lww field's
+        writes by id (read from their chunks with the heads and the writes its records name)."""
+        found: list[Op] = []
+        writes: dict[history.FieldKey, set[tuple[str, int]]] = {
+            key: set() for key, (kind, _) in fields.items() if kind == "lww"}
+        loads = orjson.loads
+        for entity, eid, field, node_ix, counter, hlc, value in self._logged_rows(list(fields)):
+            ids = writes.get((entity, eid, field))
+            if ids is not None:
+                ids.add((self._name_of(node_ix), counter))
+            else:
+                found.append(_new_op((self._name_of(node_ix), counter, hlc, entity, eid, INCR, field,
+                                      loads(value), ())))
+        for key, ids in writes.items():
+            register = fields[key][1]
+            heads = [(write.node, write.counter) for write in register.heads]
+            ids.update(heads)
+            ids.update(op_id for record in register.resolved for op_id in record)
+            # A forged ref may name another field's op: it is not one of this field's writes.
+            candidates = {(op.node, op.counter): op for op in self._fetch_ops(ids)
+                          if (op.entity, op.eid, op.field) == key}
+            found.extend(history.rebuilding_writes(heads, candidates))
+        return found
+
+    def _logged_rows(self, fields: Sequence[history.FieldKey]) -> Iterator[tuple[Any, ...]]:
+        """The rows (entity, eid, field, node ix, counter, hlc, value) of ``logged_ops`` for these fields."""
+        return self._rows_matching("logged_ops", "entity, eid, field, node, counter, hlc, value",
+                                   ("entity", "eid", "field"), fields)
 
     def history_wire(self, keys: Iterable[tuple[str, str]]) -> list[list[Any]]:
         """:meth:`history_ops` in wire form (sync.ops.to_wire), ready to send. A lone record —
@@ -403,18 +449,6 @@ class SqlReplica:
     def _read_chunk(self, seq: int, node: str) -> dict[int, Op]:
         (body,), = self._execute("SELECT body FROM op_chunks WHERE seq = ?", (seq,)).fetchall()
         return _ops_by_counter(node, body)
-
-    def _scan_log(self) -> Iterator[Op]:
-        seq = 0
-        while True:
-            # In pages: a client-side cursor (PostgreSQL's) would otherwise hold the whole log.
-            rows = self._execute("SELECT seq, node, body FROM op_chunks WHERE seq > ? ORDER BY seq LIMIT ?",
-                                 (seq, PAGE)).fetchall()
-            for _, node_ix, body in rows:
-                yield from decode_chunk(self._name_of(node_ix), body)
-            if len(rows) < PAGE:
-                return
-            seq = rows[-1][0]
 
     def vector(self) -> dict[str, int]:
         return {node: counter for node, counter in self._frontier().contiguous.items() if counter}
@@ -665,6 +699,7 @@ class SqlReplica:
             self._chunk_counters.get(seq, partial(frozenset, [op.counter for op in mine]))
         self._executemany("INSERT INTO op_chunks (node, lo, hi, n, body) VALUES (?,?,?,?,?)", dense)
         self._save_registers(registers)
+        self._index_history(accepted, registers)
         if released:
             # Each is in this batch again (accepted, or quarantined anew), so its node is touched
             # and its count written below; its counter stays within the contiguous frontier.
@@ -741,6 +776,38 @@ class SqlReplica:
             if conflict_rows:
                 self._executemany("INSERT INTO conflicts VALUES (?,?,?,?,?,?,?,?,?,?,?)", conflict_rows)
 
+    # -- logged_ops (see sync.store.history) ----------------------------------------------
+    def _index_history(self, accepted: Sequence[Op], registers: Mapping[RegisterKey, Any]) -> None:
+        """Name, in ``logged_ops``, this batch's ops of the registers that need them (history.logged)."""
+        self._logged = history.logged_fields(registers)
+        if not self._logged:
+            return
+        logged = self._logged
+        self._add_history_rows([op for op in accepted if (op.entity, op.eid, op.field) in logged])
+
+    def _index_refolded(self, reset: set[tuple[str, str]], ops: Sequence[Op]) -> None:
+        """After a rebuild: add the ops merged again into the rebuilt registers. They were held
+        already, so the batch's save did not see them; it left the fields that need rows in
+        ``_logged`` (a rebuild saves once)."""
+        logged = self._logged
+        mine = {(op.node, op.counter): op for op in ops
+                if (op.entity, op.eid) in reset and (op.entity, op.eid, op.field) in logged}
+        if mine:
+            held = self.held(list(mine))
+            self._add_history_rows([op for op_id, op in mine.items() if op_id in held and held[op_id] is None])
+
+    def _add_history_rows(self, ops: Sequence[Op]) -> None:
+        if not ops:
+            return
+        ix = self._frontier({op.node for op in ops}).ix
+        dumps = orjson.dumps
+        # A delta is kept whole (an INCR op has no refs): a history sends it without reading its
+        # chunk, which holds the rest of its push. An lww write is kept by id, read from the log.
+        rows = [(op.entity, op.eid, op.field, ix[op.node], op.counter,
+                 *((op.hlc, dumps(op.value)) if op.action == INCR else (None, None))) for op in ops]
+        rows.sort(key=lambda row: row[:5])
+        self._executemany("INSERT INTO logged_ops VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", rows)
+
     def next_counter(self) -> int:
         return self._frontier((self.node,)).max.get(self.node, 0) + 1
 
@@ -750,7 +817,7 @@ class SqlReplica:
             return
         # Most entities a history page resets were never held here (a first sync): finding the
         # few that were, many a query, costs a fraction of a DELETE statement run per entity.
-        for table in ("registers", "conflicts"):
+        for table in ("registers", "conflicts", "logged_ops"):
             held = self._entities_in(table, pairs)
             if held:
                 self._executemany(f"DELETE FROM {table} WHERE entity = ? AND eid = ?", held)
@@ -814,13 +881,20 @@ class SqlReplica:
         """Every registers row (entity, eid, field, kind, value, meta) of these (entity, eid), many
         entities a query (a bootstrap reads its whole scope's: one query each would cost more
         than the rest of the read)."""
+        return self._rows_matching("registers", "entity, eid, field, kind, value, meta", ("entity", "eid"), keys)
+
+    def _rows_matching(self, table: str, columns: str, key_columns: Sequence[str],
+                       keys: Sequence[tuple[str, ...]]) -> Iterator[tuple[Any, ...]]:
+        """``columns`` of the rows of ``table`` whose ``key_columns`` (a prefix of its primary key)
+        equal one of ``keys``, many keys a query."""
+        on = " AND ".join(f"t.{column} = k.column{n}" for n, column in enumerate(key_columns, 1))
+        marks = f"({','.join('?' * len(key_columns))})"
+        selected = ", ".join(f"t.{column.strip()}" for column in columns.split(","))
         for start in range(0, len(keys), LOAD_CHUNK):
             chunk = keys[start:start + LOAD_CHUNK]
-            # Joined from the VALUES list, as in _load_rows: a probe of the primary key per entity.
+            # Joined from the VALUES list, as in _load_rows: a probe of the primary key per key.
             yield from self._execute(
-                "SELECT r.entity, r.eid, r.field, r.kind, r.value, r.meta "
-                f"FROM (VALUES {','.join(['(?,?)'] * len(chunk))}) AS k "
-                "JOIN registers AS r ON r.entity = k.column1 AND r.eid = k.column2",
+                f"SELECT {selected} FROM (VALUES {','.join([marks] * len(chunk))}) AS k JOIN {table} AS t ON {on}",
                 [part for key in chunk for part in key],
             ).fetchall()
 

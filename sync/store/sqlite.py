@@ -9,7 +9,7 @@ and reloaded whenever a transaction rolls back.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,12 @@ from typing import Any
 from ..errors import SchemaVersionMismatch
 from ..hlc import DEFAULT_MAX_AHEAD_MS
 from ..registry import Registry
-from .sql import CURSOR_BITS, LOAD_CHUNK, Frontier, ReadOnlyTransaction, SqlReplica
+from . import history
+from .sql import CURSOR_BITS, LOAD_CHUNK, Frontier, ReadOnlyTransaction, SqlReplica, chunk_rows
 
 __all__ = ["CURSOR_BITS", "LAYOUT_VERSION", "LOAD_CHUNK", "SqliteReplica"]
 
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 
 _DDL = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID;
@@ -41,6 +42,16 @@ CREATE TABLE op_chunks (
     body BLOB NOT NULL
 );
 CREATE INDEX op_chunks_by_node ON op_chunks (node, hi);
+CREATE TABLE logged_ops (
+    entity TEXT NOT NULL,
+    eid TEXT NOT NULL,
+    field TEXT NOT NULL,
+    node INTEGER NOT NULL,
+    counter INTEGER NOT NULL,
+    hlc INTEGER,
+    value BLOB,
+    PRIMARY KEY (entity, eid, field, node, counter)
+) WITHOUT ROWID;
 CREATE TABLE registers (
     entity TEXT NOT NULL,
     eid TEXT NOT NULL,
@@ -77,8 +88,18 @@ CREATE TABLE quarantine (
 CREATE UNIQUE INDEX quarantine_by_id ON quarantine (node, counter);
 CREATE INDEX quarantine_waiting ON quarantine (ahead_hlc) WHERE ahead_hlc IS NOT NULL;
 """
-# From each older layout to the next, run in one transaction when a file is opened.
-_UPGRADES = {
+
+
+def _upgrade_2(conn: sqlite3.Connection) -> None:
+    """Layout 3: ``logged_ops`` (see sync.store.history), filled from the log held."""
+    _run_script(conn, _DDL[_DDL.index("CREATE TABLE logged_ops"):_DDL.index("CREATE TABLE registers")])
+    rows = list(history.backfill_rows(lambda sql, params: conn.execute(sql, params).fetchall(), chunk_rows))
+    conn.executemany("INSERT INTO logged_ops VALUES (?,?,?,?,?,?,?)", rows)
+
+
+# From each older layout to the next, run in one transaction when a file is opened: SQL, or a
+# function of the connection where the log must be read.
+_UPGRADES: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     # The op's HLC when the clock bound alone quarantined it (it is released once the clock
     # catches up); NULL for ops refused by a rule. Layout 1 kept only field 'hlc' for such ops,
     # and nothing else quarantined an op under that field.
@@ -87,6 +108,7 @@ ALTER TABLE quarantine ADD COLUMN ahead_hlc INTEGER;
 UPDATE quarantine SET ahead_hlc = json_extract(op, '$[2]') WHERE field = 'hlc';
 CREATE INDEX quarantine_waiting ON quarantine (ahead_hlc) WHERE ahead_hlc IS NOT NULL
 """,
+    2: _upgrade_2,
 }
 
 
@@ -127,7 +149,11 @@ class SqliteReplica(SqlReplica):
         elif version in _UPGRADES:
             with _transaction(conn):
                 for step in range(version, LAYOUT_VERSION):
-                    _run_script(conn, _UPGRADES[step])
+                    upgrade = _UPGRADES[step]
+                    if callable(upgrade):
+                        upgrade(conn)
+                    else:
+                        _run_script(conn, upgrade)
                 conn.execute(f"PRAGMA user_version={LAYOUT_VERSION}")
         elif version != LAYOUT_VERSION:
             conn.close()

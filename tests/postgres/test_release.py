@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sync.memory import MemoryReplica
-from sync.store.postgres import PostgresReplica
+from sync.store.postgres import LAYOUT_VERSION, PostgresReplica
 
 from ..sync.model import FAR_FUTURE_MS, REGISTRY
 from ..sync.strategies import T0, op_sets
@@ -42,4 +42,4 @@ def test_a_schema_of_the_previous_layout_is_upgraded_and_its_clock_quarantine_re
                                 lambda: psycopg.connect(pg_url, autocommit=True),
                                 "UPDATE meta SET value = '1' WHERE key = 'layout'")
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone()[0] == "2"
+        assert conn.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone()[0] == str(LAYOUT_VERSION)
