@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
+from ..errors import InvalidOp
 from ..hlc import order_key
 from ..ops import SET, Op, OpId
 from ..registry import FieldSpec, RegisterKey
@@ -27,7 +28,6 @@ from .base import (
     op_id_json,
     require_action,
     require_refs_sane,
-    run_validator,
 )
 
 LwwWrite = Written
@@ -63,7 +63,11 @@ class Lww:
         if op.refs:
             require_refs_sane(op)
         if spec is not None and spec.validator is not None:
-            run_validator(spec.validator, op.field, op.value)
+            # run_validator's work, inline: this runs for every lww write ingested.
+            try:
+                spec.validator(op.value)
+            except ValueError as exc:
+                raise InvalidOp(op.field, str(exc)) from None
 
     def merge(self, register: LwwRegister | None, ops: Sequence[Op], ctx: MergeContext) -> LwwRegister:
         if len(ops) == 1:
