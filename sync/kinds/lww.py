@@ -70,15 +70,23 @@ class Lww:
                 raise InvalidOp(op.field, str(exc)) from None
 
     def merge(self, register: LwwRegister | None, ops: Sequence[Op], ctx: MergeContext) -> LwwRegister:
-        if len(ops) == 1:
-            # The common cases, decided without building sets: a first write, or a write that
-            # saw exactly the single head it replaces.
-            op = ops[0]
-            if register is None and not op.refs:
-                return _register(((_write((op.hlc, op.node, op.counter, op.value)),), _NONE, ()))
-            if (register is not None and len(register.heads) == 1 and not register.pending
-                    and len(op.refs) == 1 and op.refs[0] == (register.heads[0].node, register.heads[0].counter)):
-                return _register(((_write((op.hlc, op.node, op.counter, op.value)),), _NONE, register.resolved))
+        if register is None or (len(register.heads) == 1 and not register.pending):
+            # The common case, decided without building sets: a chain of writes, each of which
+            # saw exactly the single head the one before left (the first write of a field names
+            # nothing). The last is the only head; nothing is pending or newly resolved.
+            if register is None:
+                seen: tuple[Any, ...] = ()
+            else:
+                head = register.heads[0]
+                seen = ((head.node, head.counter),)
+            for op in ops:
+                if op.refs != seen:
+                    break
+                seen = ((op.node, op.counter),)
+            else:
+                last = ops[-1]
+                return _register(((_write((last.hlc, last.node, last.counter, last.value)),), _NONE,
+                                  register.resolved if register is not None else ()))
         # Ids are compared as plain (node, counter) tuples, which equal and hash like OpIds.
         heads = {(w.node, w.counter): w for w in register.heads} if register else {}
         pending = set(register.pending) if register else set()

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Siz
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache, partial
+from itertools import chain
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
@@ -113,6 +114,7 @@ def encode_chunk(ops: Sequence[Op]) -> bytes:
 
 _WITHOUT_NODE = itemgetter(slice(1, None))
 _COUNTER = itemgetter(1)
+_KEY_PARTS = itemgetter(1, 2, 3)  # a RegisterKey's (entity, eid, field)
 # Op and OpId built without NamedTuple's Python-level __new__: a bootstrap decodes every op it sends.
 _new_op = partial(tuple.__new__, Op)
 _new_op_id = partial(tuple.__new__, OpId)
@@ -638,7 +640,7 @@ class SqlReplica:
         """Rows (entity, eid, field, kind, value, meta) of the registers under these keys."""
         for start in range(0, len(keys), LOAD_CHUNK):
             chunk = keys[start:start + LOAD_CHUNK]
-            params = [part for key in chunk for part in key[1:]]  # (entity, eid, field) of each key
+            params = list(chain.from_iterable(map(_KEY_PARTS, chunk)))
             # Padded to one of a few lengths with a key no register has (no entity is named ""):
             # preparing this statement costs more than running it, and SQLite's statement cache
             # keeps a few texts, not one per batch size.
