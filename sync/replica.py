@@ -190,10 +190,11 @@ def _merge(storage: ReplicaStorage, fresh: Mapping[tuple[str, int], Op], refold:
             found = routes.get((entity, field_name))
             if found is None or (op[5] == DELETE and found[0] != "append"):
                 key, spec = registry.route(op)  # raises, naming what does not fit
+                kind = key[0]
             else:
                 kind, spec = found
                 key = _new_key((kind, entity, op[4], field_name))
-            _VALIDATE[key[0]](op, _unvalidated(spec) if schema_checked else spec)
+            _VALIDATE[kind](op, _unvalidated(spec) if schema_checked else spec)
             if op[2] > latest:
                 hlc_.check_ahead(op.hlc, now_ms, storage.max_ahead_ms)  # raises, with the figures
         except InvalidOp as exc:
@@ -236,14 +237,15 @@ def _merge(storage: ReplicaStorage, fresh: Mapping[tuple[str, int], Op], refold:
         return op_id in accepted_ids or storage.arrived(op_id)
 
     current = storage.load(list(groups))
+    current_of = current.get
     contexts: dict[int, MergeContext] = {}
     registers = {}
-    for key, batch in groups.items():
-        spec = specs[key]
+    # specs holds the same keys as groups, in the same order.
+    for (key, batch), spec in zip(groups.items(), specs.values(), strict=True):
         context = contexts.get(id(spec))
         if context is None:
             context = contexts[id(spec)] = MergeContext(spec, arrived)
-        registers[key] = _MERGE[key[0]](current.get(key), batch, context)
+        registers[key] = _MERGE[key[0]](current_of(key), batch, context)
     storage.save(accepted, registers, quarantined, clock, released)
     result.accepted = [op_id for op_id in fresh if op_id in accepted_ids] if quarantined else list(fresh)
     result.rejected.extend((op.id, rejection) for op, rejection in quarantined)

@@ -70,6 +70,10 @@ class Lww:
                 raise InvalidOp(op.field, str(exc)) from None
 
     def merge(self, register: LwwRegister | None, ops: Sequence[Op], ctx: MergeContext) -> LwwRegister:
+        if len(ops) == 1 and register is None:
+            op = ops[0]
+            if not op.refs:  # the first write of a field, the commonest merge of all
+                return _register(((_write((op.hlc, op.node, op.counter, op.value)),), _NONE, ()))
         if register is None or (len(register.heads) == 1 and not register.pending):
             # The common case, decided without building sets: a chain of writes, each of which
             # saw exactly the single head the one before left (the first write of a field names

@@ -134,6 +134,7 @@ def encode_chunk(ops: Sequence[Op]) -> bytes:
 
 
 _WITHOUT_NODE = itemgetter(slice(1, None))
+_NODE = itemgetter(0)
 _COUNTER = itemgetter(1)
 _KEY_PARTS = itemgetter(1, 2, 3)  # a RegisterKey's (entity, eid, field)
 # Op and OpId built without NamedTuple's Python-level __new__: a bootstrap decodes every op it sends.
@@ -620,12 +621,13 @@ class SqlReplica:
     def held(self, ids: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Rejection | None]:
         found: dict[tuple[str, int], Rejection | None] = {}
         unsure: dict[str, list[int]] = {}
-        front = self._frontier({node for node, _ in ids})
+        front = self._frontier(set(map(_NODE, ids)))
         contiguous, top, quarantined = front.contiguous, front.max, front.quarantined
+        top_of = top.get
         for op_id in ids:
             node, counter = op_id
-            if counter > top.get(node, 0):
-                continue
+            if counter > top_of(node, 0):
+                continue  # past everything held of its node: most of a batch
             if counter <= contiguous.get(node, 0) and not quarantined.get(node):
                 found[op_id] = None
             else:
