@@ -94,7 +94,6 @@ class RegisterKey(NamedTuple):
 # Builds a RegisterKey from a (kind, entity, eid, field) tuple without the Python-level __new__ of
 # NamedTuple: this runs once per op ingested.
 new_key = partial(tuple.__new__, RegisterKey)
-_new_key = new_key
 
 
 class Registry:
@@ -147,7 +146,7 @@ class Registry:
         found = self.routes.get((op.entity, op.field))
         if found is not None and (op.action != DELETE or found[0] == "append"):
             kind, spec = found
-            return _new_key((kind, op.entity, op.eid, op.field)), spec
+            return new_key((kind, op.entity, op.eid, op.field)), spec
         entity_type = self.get(op.entity)
         if entity_type.append_only:
             raise InvalidOp("field", f"{op.entity} records have no fields to edit; send the whole record")
