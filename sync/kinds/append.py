@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import orjson
@@ -85,6 +86,7 @@ def is_voided(entries: Sequence[Entry], voids: Sequence[VoidEntry]) -> bool:
 _entry = partial(tuple.__new__, Entry)
 _register = partial(tuple.__new__, RecordRegister)
 _op = partial(tuple.__new__, Op)
+_WRITTEN = itemgetter(2, 0, 1, 7)  # an op's (hlc, node, counter, value): an Entry's fields
 
 
 class Append:
@@ -113,8 +115,7 @@ class Append:
 
     def merge(self, register: RecordRegister | None, ops: Sequence[Op], ctx: MergeContext) -> RecordRegister:
         if register is None and len(ops) == 1 and ops[0].action == APPEND:
-            op = ops[0]
-            return _register(((_entry((op.hlc, op.node, op.counter, op.value)),), (), False))
+            return _register(((_entry(_WRITTEN(ops[0])),), (), False))
         entries = list(register.entries) if register else []
         voids = list(register.voids) if register else []
         for op in ops:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from ..errors import InvalidOp
@@ -47,6 +48,7 @@ class LwwRegister(NamedTuple):
 _write = partial(tuple.__new__, LwwWrite)
 _register = partial(tuple.__new__, LwwRegister)
 _NONE: frozenset[OpId] = frozenset()
+_WRITTEN = itemgetter(2, 0, 1, 7)  # an op's (hlc, node, counter, value): an LwwWrite's fields
 
 
 def _order(write: LwwWrite) -> tuple[int, str, int]:
@@ -73,7 +75,7 @@ class Lww:
         if len(ops) == 1 and register is None:
             op = ops[0]
             if not op.refs:  # the first write of a field, the commonest merge of all
-                return _register(((_write((op.hlc, op.node, op.counter, op.value)),), _NONE, ()))
+                return _register(((_write(_WRITTEN(op)),), _NONE, ()))
         if register is None or (len(register.heads) == 1 and not register.pending):
             # The common case, decided without building sets: a chain of writes, each of which
             # saw exactly the single head the one before left (the first write of a field names
