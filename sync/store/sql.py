@@ -98,7 +98,8 @@ def _collector_paused() -> Iterator[None]:
     those objects several times a batch and, every few batches, the whole heap of the process
     (a hub's: its app, caches and requests in flight), which cost about a seventh of ingest time
     for nothing. Another thread's cycles wait for the next collection after the batch. Threads
-    that overlap never leave it off: only the one that found it on switches it back on."""
+    that overlap never leave it off: only the one that found it on switches it back on (so code
+    that switches it off while a batch runs finds it on again after that batch)."""
     if not gc.isenabled():
         yield
         return
