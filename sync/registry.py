@@ -91,8 +91,9 @@ class RegisterKey(NamedTuple):
     field: str
 
 
-# Builds a RegisterKey without the Python-level __new__ of NamedTuple: this runs once per op ingested.
-_new_key = partial(tuple.__new__, RegisterKey)
+# Builds a RegisterKey from a (kind, entity, eid, field) tuple without the Python-level __new__ of
+# NamedTuple: this runs once per op ingested.
+new_key = partial(tuple.__new__, RegisterKey)
 
 
 class Registry:
@@ -101,7 +102,9 @@ class Registry:
     def __init__(self, types: Iterable[EntityType] = ()) -> None:
         self._types: dict[str, EntityType] = {}
         self._whole: dict[str, FieldSpec] = {}  # the spec of each type's entity-level register
-        self._routes: dict[tuple[str, str], tuple[str, FieldSpec]] = {}
+        # (entity, field) -> (kind, spec) of every register but tombstones: what ``route`` looks up
+        # first, read directly by the ingest loop. Read-only outside ``add``.
+        self.routes: dict[tuple[str, str], tuple[str, FieldSpec]] = {}
         for entity_type in types:
             self.add(entity_type)
 
@@ -121,11 +124,10 @@ class Registry:
         self._whole[entity_type.name] = (
             FieldSpec("append", entity_type.record_validator) if entity_type.append_only else FieldSpec("tombstone")
         )
-        # (entity, field) -> (kind, spec): routing an op is one dict lookup on the ingest path.
         if entity_type.append_only:
-            self._routes[(entity_type.name, ENTITY_FIELD)] = ("append", self._whole[entity_type.name])
+            self.routes[(entity_type.name, ENTITY_FIELD)] = ("append", self._whole[entity_type.name])
         for name, spec in entity_type.fields.items():
-            self._routes[(entity_type.name, name)] = (spec.kind, spec)
+            self.routes[(entity_type.name, name)] = (spec.kind, spec)
 
     def __contains__(self, name: object) -> bool:
         return name in self._types
@@ -141,10 +143,10 @@ class Registry:
 
     def route(self, op: Op) -> tuple[RegisterKey, FieldSpec]:
         """The register an op belongs to and its field spec; raises InvalidOp if it fits nowhere."""
-        found = self._routes.get((op.entity, op.field))
+        found = self.routes.get((op.entity, op.field))
         if found is not None and (op.action != DELETE or found[0] == "append"):
             kind, spec = found
-            return _new_key((kind, op.entity, op.eid, op.field)), spec
+            return new_key((kind, op.entity, op.eid, op.field)), spec
         entity_type = self.get(op.entity)
         if entity_type.append_only:
             raise InvalidOp("field", f"{op.entity} records have no fields to edit; send the whole record")

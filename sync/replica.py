@@ -12,18 +12,21 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, NamedTuple, Protocol
 
 from . import hlc as hlc_
 from .errors import ClockSkewError, InvalidOp
 from .kinds import KINDS, Conflict, MergeContext
 from .kinds.base import require_action
-from .ops import REMOVE, SET, Op, OpId, dumps
-from .registry import ENTITY_FIELD, FieldSpec, RegisterKey, Registry
+from .ops import DELETE, REMOVE, SET, Op, OpId, dumps
+from .registry import ENTITY_FIELD, FieldSpec, RegisterKey, Registry, new_key
 
 # Bound methods looked up once: these run for every op ingested.
 _VALIDATE = {name: kind.validate for name, kind in KINDS.items()}
 _MERGE = {name: kind.merge for name, kind in KINDS.items()}
+_ID = itemgetter(0, 1)  # an op's (node, counter)
+_HLC = itemgetter(2)
 # id(spec) -> (spec, spec without its validator); the spec is held so its id is never reused.
 _UNVALIDATED: dict[int, tuple[FieldSpec, FieldSpec]] = {}
 
@@ -146,13 +149,17 @@ def _fold(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int, reset: Set[tu
     """Ingest ``ops``; those already held that belong to an entity in ``reset`` (whose registers
     were just dropped) are merged again, without being stored twice."""
     result = IngestResult()
-    fresh: dict[tuple[str, int], Op] = {}
-    for op in ops:
-        op_id = (op.node, op.counter)
-        if op_id in fresh:
-            result.duplicates += 1
-        else:
-            fresh[op_id] = op
+    ops = ops if isinstance(ops, list | tuple) else list(ops)
+    fresh: dict[tuple[str, int], Op] = dict(zip(map(_ID, ops), ops, strict=True))
+    if len(fresh) != len(ops):
+        # The same id twice in one batch: the first one counts, as if the others came later.
+        fresh = {}
+        for op in ops:
+            op_id = (op.node, op.counter)
+            if op_id in fresh:
+                result.duplicates += 1
+            else:
+                fresh[op_id] = op
     refold: list[Op] = []
     for op_id, rejection in storage.held(list(fresh)).items():
         op = fresh.pop(op_id)
@@ -173,16 +180,23 @@ def _merge(storage: ReplicaStorage, fresh: Mapping[tuple[str, int], Op], refold:
     groups: dict[RegisterKey, list[Op]] = {}
     specs: dict[RegisterKey, FieldSpec] = {}
     quarantined: list[tuple[Op, Rejection]] = []
-    accepted: list[Op] = []
-    clock = storage.clock()
     latest = hlc_.latest_allowed(now_ms, storage.max_ahead_ms)
-    route = storage.registry.route
+    registry = storage.registry
+    routes = registry.routes
     for op in fresh.values():
+        _, _, hlc, entity, eid, action, field_name, _, _ = op
         try:
-            key, spec = route(op)
-            _VALIDATE[key.kind](op, _unvalidated(spec) if schema_checked else spec)
-            if op.hlc > latest:
-                hlc_.check_ahead(op.hlc, now_ms, storage.max_ahead_ms)  # raises, with the figures
+            # Registry.route's lookup, inline: one call less for every op.
+            found = routes.get((entity, field_name))
+            if found is None or (action == DELETE and found[0] != "append"):
+                key, spec = registry.route(op)  # raises, naming what does not fit
+                kind = key.kind
+            else:
+                kind, spec = found
+                key = new_key((kind, entity, eid, field_name))
+            _VALIDATE[kind](op, _unvalidated(spec) if schema_checked else spec)
+            if hlc > latest:
+                hlc_.check_ahead(hlc, now_ms, storage.max_ahead_ms)  # raises, with the figures
         except InvalidOp as exc:
             quarantined.append((op, Rejection(exc.field, exc.reason)))
             continue
@@ -194,25 +208,28 @@ def _merge(storage: ReplicaStorage, fresh: Mapping[tuple[str, int], Op], refold:
             # is quarantined like any invalid one rather than failing the whole batch.
             quarantined.append((op, Rejection(op.field or "value", f"malformed value: {exc}")))
             continue
-        accepted.append(op)
-        if op.hlc > clock:
-            clock = op.hlc
         batch = groups.get(key)
         if batch is None:
             groups[key] = [op]
             specs[key] = spec
         else:
             batch.append(op)
+    accepted_ids: Mapping[tuple[str, int], Any] | Set[tuple[str, int]]
+    if quarantined:
+        accepted_ids = fresh.keys() - {(op.node, op.counter) for op, _ in quarantined}
+        accepted = [op for op_id, op in fresh.items() if op_id in accepted_ids]
+    else:
+        accepted_ids = fresh
+        accepted = list(fresh.values())
+    clock = max(storage.clock(), max(map(_HLC, accepted), default=0))
     for op in refold:
         # Merged again into its emptied register, not stored again.
         try:
-            key, spec = route(op)
+            key, spec = registry.route(op)
         except InvalidOp:
             continue  # accepted under a schema that had its field: it belongs to no register now
         groups.setdefault(key, []).append(op)
         specs[key] = spec
-
-    accepted_ids = fresh.keys() - {(op.node, op.counter) for op, _ in quarantined}
 
     def arrived(op_id: tuple[str, int]) -> bool:
         # An op of this very batch counts as arrived even for another register's merge: what
@@ -220,16 +237,17 @@ def _merge(storage: ReplicaStorage, fresh: Mapping[tuple[str, int], Op], refold:
         return op_id in accepted_ids or storage.arrived(op_id)
 
     current = storage.load(list(groups))
+    current_of = current.get
     contexts: dict[int, MergeContext] = {}
     registers = {}
-    for key, batch in groups.items():
-        spec = specs[key]
+    # specs holds the same keys as groups, in the same order.
+    for (key, batch), spec in zip(groups.items(), specs.values(), strict=True):
         context = contexts.get(id(spec))
         if context is None:
             context = contexts[id(spec)] = MergeContext(spec, arrived)
-        registers[key] = _MERGE[key.kind](current.get(key), batch, context)
+        registers[key] = _MERGE[key.kind](current_of(key), batch, context)
     storage.save(accepted, registers, quarantined, clock, released)
-    result.accepted = [(op.node, op.counter) for op in accepted]
+    result.accepted = [op_id for op_id in fresh if op_id in accepted_ids] if quarantined else list(fresh)
     result.rejected.extend((op.id, rejection) for op, rejection in quarantined)
     return result
 

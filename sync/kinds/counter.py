@@ -21,11 +21,14 @@ from .base import Conflict, MergeContext, require_action, require_no_refs, run_v
 # in every arrival order (a rounded sum would depend on which deltas met first).
 MAX_INTEGER_DIGITS = 12
 MAX_DECIMALS = 6
+_INTEGER_BOUND = 10**MAX_INTEGER_DIGITS
 _DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
 def to_decimal(value: Any) -> Decimal:
     """Parse a delta; raises ValueError with the reason."""
+    if type(value) is int and -_INTEGER_BOUND < value < _INTEGER_BOUND:
+        return Decimal(value)  # the common delta, within the bounds checked below
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("a delta must be an integer or a decimal string such as \"-1.5\"")
     if isinstance(value, str) and not _DECIMAL_TEXT.match(value):

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from operator import itemgetter
 from typing import Any, NamedTuple
 
+from ..errors import InvalidOp
 from ..hlc import order_key
 from ..ops import SET, Op, OpId
 from ..registry import FieldSpec, RegisterKey
@@ -27,7 +29,6 @@ from .base import (
     op_id_json,
     require_action,
     require_refs_sane,
-    run_validator,
 )
 
 LwwWrite = Written
@@ -47,6 +48,7 @@ class LwwRegister(NamedTuple):
 _write = partial(tuple.__new__, LwwWrite)
 _register = partial(tuple.__new__, LwwRegister)
 _NONE: frozenset[OpId] = frozenset()
+_WRITTEN = itemgetter(2, 0, 1, 7)  # an op's (hlc, node, counter, value): an LwwWrite's fields
 
 
 def _order(write: LwwWrite) -> tuple[int, str, int]:
@@ -63,18 +65,34 @@ class Lww:
         if op.refs:
             require_refs_sane(op)
         if spec is not None and spec.validator is not None:
-            run_validator(spec.validator, op.field, op.value)
+            # run_validator's work, inline: this runs for every lww write ingested.
+            try:
+                spec.validator(op.value)
+            except ValueError as exc:
+                raise InvalidOp(op.field, str(exc)) from None
 
     def merge(self, register: LwwRegister | None, ops: Sequence[Op], ctx: MergeContext) -> LwwRegister:
-        if len(ops) == 1:
-            # The common cases, decided without building sets: a first write, or a write that
-            # saw exactly the single head it replaces.
+        if len(ops) == 1 and register is None:
             op = ops[0]
-            if register is None and not op.refs:
-                return _register(((_write((op.hlc, op.node, op.counter, op.value)),), _NONE, ()))
-            if (register is not None and len(register.heads) == 1 and not register.pending
-                    and len(op.refs) == 1 and op.refs[0] == (register.heads[0].node, register.heads[0].counter)):
-                return _register(((_write((op.hlc, op.node, op.counter, op.value)),), _NONE, register.resolved))
+            if not op.refs:  # the first write of a field, the commonest merge of all
+                return _register(((_write(_WRITTEN(op)),), _NONE, ()))
+        if register is None or (len(register.heads) == 1 and not register.pending):
+            # The common case, decided without building sets: a chain of writes, each of which
+            # saw exactly the single head the one before left (the first write of a field names
+            # nothing). The last is the only head; nothing is pending or newly resolved.
+            if register is None:
+                seen: tuple[Any, ...] = ()
+            else:
+                head = register.heads[0]
+                seen = ((head.node, head.counter),)
+            for op in ops:
+                if op.refs != seen:
+                    break
+                seen = ((op.node, op.counter),)
+            else:
+                last = ops[-1]
+                return _register(((_write((last.hlc, last.node, last.counter, last.value)),), _NONE,
+                                  register.resolved if register is not None else ()))
         # Ids are compared as plain (node, counter) tuples, which equal and hash like OpIds.
         heads = {(w.node, w.counter): w for w in register.heads} if register else {}
         pending = set(register.pending) if register else set()

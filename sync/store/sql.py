@@ -21,12 +21,15 @@ overwritten conflict resolution — so that read never decodes the whole log (``
 from __future__ import annotations
 
 import dataclasses
+import gc
 import random
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
+from itertools import chain
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -37,13 +40,13 @@ from ..errors import SyncError
 from ..kinds import KINDS, Conflict
 from ..kinds.append import APPEND_KIND
 from ..ops import INCR, Op, OpId, from_wire, to_wire
-from ..registry import RegisterKey, Registry
+from ..registry import RegisterKey, Registry, new_key
 from ..replica import IngestResult, Rejection
 from . import history
 
 # Keys per SELECT when loading registers: large enough to amortise the call, far below SQLite's
 # bound on bound parameters.
-LOAD_CHUNK = 300
+LOAD_CHUNK = 288
 # A cursor into the log is (chunk seq, index inside the chunk) packed in one integer; a chunk
 # never holds more ops than a batch may (sync.protocol.MAX_BATCH is far below this).
 CURSOR_BITS = 16
@@ -61,6 +64,10 @@ CHUNKS_PER_LOOKUP = 8
 
 # Kinds whose registers never hold a conflict: their rows in ``conflicts`` need no upkeep.
 _NEVER_CONFLICTED = frozenset({"counter", "set", "tombstone"})
+# Each kind's methods the store calls per register, looked up once.
+_ENCODE = {name: kind.encode for name, kind in KINDS.items()}
+_DECODE = {name: kind.decode for name, kind in KINDS.items()}
+_CONFLICTS = {name: kind.conflicts for name, kind in KINDS.items()}
 _CONFLICT_COLUMNS = ("kind, entity, eid, field, op_node, op_counter, winner_node, winner_counter, "
                      "resolved_node, resolved_counter, detail")
 
@@ -85,6 +92,27 @@ def _decompress(data: bytes) -> bytes:
     return decompressor.decompress(data)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector switched off for one batch, and back on after (if it was on).
+
+    A batch allocates tens of thousands of short-lived tuples and lists and makes no reference
+    cycles: reference counting frees all of it when the batch ends. Left on, the collector walks
+    those objects several times a batch and, every few batches, the whole heap of the process
+    (a hub's: its app, caches and requests in flight), which cost about a seventh of ingest time
+    for nothing. Another thread's cycles wait for the next collection after the batch. Threads
+    that overlap never leave it off: only the one that found it on switches it back on (so code
+    that switches it off while a batch runs finds it on again after that batch)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 class ReadOnlyTransaction(SyncError):
     """A write was attempted inside a read-only snapshot (a programming error)."""
 
@@ -96,9 +124,13 @@ class ReadOnlyTransaction(SyncError):
 def encode_chunk(ops: Sequence[Op]) -> bytes:
     """One node's ops of a batch as a chunk body. The node is the chunk's, so each op is stored
     without it; refs (OpId tuples) serialise as [node, counter] pairs through default=tuple."""
-    return _compress(orjson.dumps([op[1:] for op in ops], default=tuple))
+    return _compress(orjson.dumps(list(map(_WITHOUT_NODE, ops)), default=tuple))
 
 
+_WITHOUT_NODE = itemgetter(slice(1, None))
+_NODE = itemgetter(0)
+_COUNTER = itemgetter(1)
+_KEY_PARTS = itemgetter(1, 2, 3)  # a RegisterKey's (entity, eid, field)
 # Op and OpId built without NamedTuple's Python-level __new__: a bootstrap decodes every op it sends.
 _new_op = partial(tuple.__new__, Op)
 _new_op_id = partial(tuple.__new__, OpId)
@@ -184,6 +216,18 @@ def _decoded_registers(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Regist
         )
 
 
+def _padded(count: int) -> int:
+    """How many keys a load statement for ``count`` keys holds: few lengths, few statements."""
+    return count if count <= 8 else -(-count // 32) * 32
+
+
+@cache
+def _load_sql(size: int) -> str:
+    return ("SELECT r.entity, r.eid, r.field, r.kind, r.value, r.meta "
+            f"FROM (VALUES {','.join(['(?,?,?)'] * size)}) AS k "
+            "JOIN registers AS r ON r.entity = k.column1 AND r.eid = k.column2 AND r.field = k.column3")
+
+
 def _text(data: Any) -> str | None:
     return None if data is None else orjson.dumps(data).decode()
 
@@ -232,6 +276,10 @@ class SqlReplica:
         self.observers: list[Callable[[Any, Sequence[Op], Mapping[RegisterKey, Any]], None]] = []
 
     # -- what a dialect provides ----------------------------------------------------------------
+    # Whether a register's value and meta are bound as JSON text, or as the bytes orjson makes
+    # (PostgreSQL's BYTEA).
+    _json_as_text = False
+
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement written with ``?`` placeholders; returns a cursor (iterable rows)."""
         raise NotImplementedError
@@ -288,7 +336,7 @@ class SqlReplica:
         """Fold a batch in, in one transaction; acknowledged (returned) only after commit.
         ``schema_checked``: see replica.ingest."""
         self._now_ms = now_ms
-        with self.transaction():
+        with _collector_paused(), self.transaction():
             return replica.ingest(self, ops, now_ms, schema_checked=schema_checked)
 
     def rebuild(self, entities: Iterable[tuple[str, str]], ops: Iterable[Op], now_ms: int,
@@ -297,7 +345,7 @@ class SqlReplica:
         Observers are told of the registers rebuilt, not of those dropped and not rebuilt."""
         self._now_ms = now_ms
         entities, ops, unacknowledged = list(entities), list(ops), list(unacknowledged)
-        with self.transaction():
+        with _collector_paused(), self.transaction():
             result = replica.rebuild(self, entities, ops, now_ms, unacknowledged, schema_checked=schema_checked)
             self._index_refolded(set(entities), [*ops, *unacknowledged])
             return result
@@ -325,7 +373,7 @@ class SqlReplica:
         """Merge, in one transaction, up to ``limit`` ops that waited in quarantine only for the
         clock to reach them (see replica.release)."""
         self._now_ms = now_ms
-        with self.transaction():
+        with _collector_paused(), self.transaction():
             return replica.release(self, now_ms, limit)
 
     def log_end(self) -> int:
@@ -598,12 +646,13 @@ class SqlReplica:
     def held(self, ids: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Rejection | None]:
         found: dict[tuple[str, int], Rejection | None] = {}
         unsure: dict[str, list[int]] = {}
-        front = self._frontier({node for node, _ in ids})
+        front = self._frontier(set(map(_NODE, ids)))
         contiguous, top, quarantined = front.contiguous, front.max, front.quarantined
+        top_of = top.get
         for op_id in ids:
             node, counter = op_id
-            if counter > top.get(node, 0):
-                continue
+            if counter > top_of(node, 0):
+                continue  # past everything held of its node: most of a batch
             if counter <= contiguous.get(node, 0) and not quarantined.get(node):
                 found[op_id] = None
             else:
@@ -639,32 +688,29 @@ class SqlReplica:
         """Rows (entity, eid, field, kind, value, meta) of the registers under these keys."""
         for start in range(0, len(keys), LOAD_CHUNK):
             chunk = keys[start:start + LOAD_CHUNK]
-            params = [part for key in chunk for part in key[1:]]  # (entity, eid, field) of each key
-            placeholders = ",".join(["(?,?,?)"] * len(chunk))
+            params = list(chain.from_iterable(map(_KEY_PARTS, chunk)))
+            # Padded to one of a few lengths with a key no register has (no entity is named ""):
+            # preparing this statement costs more than running it, and SQLite's statement cache
+            # keeps a few texts, not one per batch size.
+            size = _padded(len(chunk))
+            params.extend([""] * (3 * (size - len(chunk))))
             # Joining from the VALUES list makes SQLite probe the primary key once per key;
             # a row-value IN (VALUES ...) would be planned as a scan of the whole table.
-            yield from self._execute(
-                "SELECT r.entity, r.eid, r.field, r.kind, r.value, r.meta "
-                f"FROM (VALUES {placeholders}) AS k "
-                "JOIN registers AS r ON r.entity = k.column1 AND r.eid = k.column2 AND r.field = k.column3",
-                params,
-            )
+            yield from self._execute(_load_sql(size), params)
 
     def load(self, keys: Sequence[RegisterKey]) -> dict[RegisterKey, Any]:
         loaded: dict[RegisterKey, Any] = {}
-        self._loaded_conflicted = set()
+        conflicted = self._loaded_conflicted = set()
         self._loaded_keys = loaded.keys()
         loads = orjson.loads
         for entity, eid, field, kind, value, meta in self._load_rows(keys):
-            key = RegisterKey(kind, entity, eid, field)
-            merge_kind = KINDS[kind]
-            register = merge_kind.decode(
+            key = new_key((kind, entity, eid, field))
+            register = loaded[key] = _DECODE[kind](
                 loads(value) if value is not None else None,
                 loads(meta) if meta is not None else None,
             )
-            loaded[key] = register
-            if merge_kind.conflicts(key, register):
-                self._loaded_conflicted.add(key)
+            if kind not in _NEVER_CONFLICTED and _CONFLICTS[kind](key, register):
+                conflicted.add(key)
         return loaded
 
     def save(self, accepted: Sequence[Op], registers: Mapping[RegisterKey, Any],
@@ -672,12 +718,12 @@ class SqlReplica:
              released: Sequence[tuple[str, int]] = ()) -> None:
         by_node: dict[str, list[Op]] = {}
         for op in accepted:
-            mine = by_node.get(op.node)
+            mine = by_node.get(op[0])
             if mine is None:
-                by_node[op.node] = [op]
+                by_node[op[0]] = [op]
             else:
                 mine.append(op)
-        touched: dict[str, set[int]] = {node: {op.counter for op in mine} for node, mine in by_node.items()}
+        touched: dict[str, set[int]] = {node: set(map(_COUNTER, mine)) for node, mine in by_node.items()}
         for op, _ in quarantined:
             touched.setdefault(op.node, set()).add(op.counter)
         front = self._frontier(touched)
@@ -737,22 +783,26 @@ class SqlReplica:
         conflict_rows: list[tuple[Any, ...]] = []
         existing = self._loaded_keys
         dumps = orjson.dumps
+        text = self._json_as_text
         loaded_conflicted = self._loaded_conflicted
+        value_json: str | bytes | None
+        meta_json: str | bytes | None
         for key, register in registers.items():
             kind, entity, eid, field = key
-            merge_kind = KINDS[kind]
-            value, meta = merge_kind.encode(register)
-            # Stored as the JSON bytes orjson made: nothing here reads them with SQL's JSON
-            # functions, and skipping the decode is a measurable share of the ingest path.
-            value_json = None if value is None else dumps(value)
-            meta_json = None if meta is None else dumps(meta)
+            value, meta = _ENCODE[kind](register)
+            if text:
+                value_json = None if value is None else dumps(value).decode()
+                meta_json = None if meta is None else dumps(meta).decode()
+            else:
+                value_json = None if value is None else dumps(value)
+                meta_json = None if meta is None else dumps(meta)
             if key in existing:
                 updates.append((value_json, meta_json, entity, eid, field))
             else:
                 inserts.append((entity, eid, field, kind, value_json, meta_json))
             if kind in _NEVER_CONFLICTED:
                 continue
-            found = merge_kind.conflicts(key, register)
+            found = _CONFLICTS[kind](key, register)
             if found or key in loaded_conflicted:
                 conflict_deletes.append((key.entity, key.eid, key.field))
                 conflict_rows.extend(

@@ -190,6 +190,38 @@ def test_lww_kind_drops_a_pending_write_when_it_arrives_in_a_later_merge():
     assert lww.read(register) == "final"
 
 
+@pytest.mark.parametrize("order", ["as_written", "reversed"])
+def test_a_technician_rewriting_notes_three_times_in_one_batch_merges_as_one_write_at_a_time(order):
+    lww = KINDS["lww"]
+    ctx = MergeContext(JOB_SPEC["notes"], never_arrived)
+    held = op("hub", 1, T0, "job", "j1", SET, "notes", "from the office")
+    first = op("a", 1, T0 + 1, "job", "j1", SET, "notes", "isolated", refs=[held.id])
+    second = op("a", 2, T0 + 2, "job", "j1", SET, "notes", "isolated, capacitor out", refs=[first.id])
+    third = op("a", 3, T0 + 3, "job", "j1", SET, "notes", "unit cooling", refs=[second.id])
+    chain = [held, first, second, third]
+    batch = chain if order == "as_written" else chain[::-1]
+    one_at_a_time = None
+    for one in chain:
+        one_at_a_time = lww.merge(one_at_a_time, [one], ctx)
+
+    assert lww.merge(None, batch, ctx) == one_at_a_time
+    assert lww.merge(lww.merge(None, [held], ctx), batch[:3] if order == "reversed" else batch[1:], ctx) \
+        == one_at_a_time
+    assert [w.value for w in one_at_a_time.heads] == ["unit cooling"]
+    assert one_at_a_time.pending == frozenset() and one_at_a_time.resolved == ()
+
+
+def test_a_batch_whose_second_write_saw_nothing_keeps_both_heads():
+    lww = KINDS["lww"]
+    ctx = MergeContext(JOB_SPEC["notes"], never_arrived)
+    first = op("a", 1, T0, "job", "j1", SET, "notes", "isolated")
+    blind = op("b", 1, T0 + 1, "job", "j1", SET, "notes", "on my way")
+
+    register = lww.merge(None, [first, blind], ctx)
+
+    assert [w.value for w in register.heads] == ["on my way", "isolated"]
+
+
 def test_a_ref_to_an_op_already_held_does_not_become_pending():
     lww = KINDS["lww"]
     first = op("a", 1, T0, "job", "j1", SET, "title", "draft")
