@@ -22,10 +22,8 @@ from typing import Any
 
 from sync.hlc import wall_ms
 
-from .store import HubStore
+from .store import WRITE_SLICE, HubStore
 
-# Ops merged per transaction, as for a push slice: a large release does not hold the database long.
-RELEASE_SLICE = 250
 # Quarantined ops listed in one hello reply: an honest device has none or a few.
 LISTED_PER_HELLO = 1000
 
@@ -37,11 +35,11 @@ def release_due(store: HubStore, now_ms: int | None = None) -> int:
     released = 0
     while True:
         with store.unit_of_work():
-            result = store.replica.release(now, RELEASE_SLICE)
+            result = store.replica.release(now, WRITE_SLICE)
         released += len(result.accepted)
         # A slice not full was the last. (An op quarantined again — its field gone from a schema
         # changed meanwhile — took its place in the slice but no longer waits for the clock.)
-        if len(result.accepted) + len(result.rejected) < RELEASE_SLICE:
+        if len(result.accepted) + len(result.rejected) < WRITE_SLICE:
             return released
 
 

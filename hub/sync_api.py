@@ -34,14 +34,10 @@ from . import quarantine
 from .auth import Device, current_store, device_required, get_device
 from .errors import ApiError
 from .scope import Scope, check_write, compute_scope
-from .store import HubStore
+from .store import WRITE_SLICE, HubStore
 
-# A push is ingested this many ops at a time, each slice its own transaction, so no write holds the
-# database for longer than a slice takes (target 50 ms; a 1,000-op push in one took ~70 ms) and
-# pulls, office edits and engine rounds interleave. Committing slices apart is safe because
-# ingest is idempotent: a push cut between two slices is resent whole and the first counts as
-# duplicates.
-PUSH_SLICE = 250
+# A push is ingested WRITE_SLICE ops at a time. Committing slices apart is safe because ingest is
+# idempotent: a push cut between two slices is resent whole and the first counts as duplicates.
 
 bp = Blueprint("sync_api", __name__, url_prefix="/api/v1/sync")
 
@@ -131,11 +127,11 @@ def push():
     # offered, and the write scope keeps everything offered.
     with store.planning() as view:
         writable = _write_scope(view, device)
-    for start in range(0, len(ops), PUSH_SLICE):
+    for start in range(0, len(ops), WRITE_SLICE):
         with store.unit_of_work():
             refused = []
             allowed = []
-            for op in ops[start:start + PUSH_SLICE]:
+            for op in ops[start:start + WRITE_SLICE]:
                 rejection = check_write(store, device, writable, op)
                 if rejection is None:
                     allowed.append(op)

@@ -264,7 +264,7 @@ def _timed_transactions(durations: list[tuple[float, str]], waits: list[float]):
     hub function that opened it; and how long each request waited for the store before its own
     work began (its lock, then the database's write lock)."""
     original = SqliteReplica.transaction
-    original_unit, original_snapshot = HubStore.unit_of_work, HubStore.snapshot
+    original_unit = HubStore.unit_of_work
 
     @contextmanager
     def timed(self):
@@ -276,24 +276,21 @@ def _timed_transactions(durations: list[tuple[float, str]], waits: list[float]):
         if outermost:
             durations.append((time.perf_counter() - started, opener))
 
-    def waited(entered):
-        @contextmanager
-        def wrapper(self):
-            asked = time.perf_counter()
-            with entered(self) as inside:
-                if threading.current_thread().name != "fieldsync-engines":
-                    waits.append(time.perf_counter() - asked)
-                yield inside
-        return wrapper
+    @contextmanager
+    def waited(self):
+        asked = time.perf_counter()
+        with original_unit(self) as inside:
+            if threading.current_thread().name != "fieldsync-engines":
+                waits.append(time.perf_counter() - asked)
+            yield inside
 
     SqliteReplica.transaction = timed  # type: ignore[method-assign]
-    HubStore.unit_of_work = waited(original_unit)  # type: ignore[method-assign]
-    HubStore.snapshot = waited(original_snapshot)  # type: ignore[method-assign]
+    HubStore.unit_of_work = waited  # type: ignore[method-assign]
     try:
         yield
     finally:
         SqliteReplica.transaction = original  # type: ignore[method-assign]
-        HubStore.unit_of_work, HubStore.snapshot = original_unit, original_snapshot  # type: ignore[method-assign]
+        HubStore.unit_of_work = original_unit  # type: ignore[method-assign]
 
 
 def bench_txn(args: argparse.Namespace) -> int:

@@ -26,14 +26,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..store import HubStore
+from ..store import WRITE_SLICE, HubStore
 
 Change = tuple[Any, ...]
 Unit = Sequence[Change]
 
 REPLANS = 3
-# Ops written per transaction, as for a push slice (hub/sync_api.py PUSH_SLICE); a unit is never cut.
-SLICE_OPS = 250
 # More ops than this landing during one plan: reading them back costs more than planning again.
 WATCHED_OPS = 5000
 
@@ -69,11 +67,11 @@ def by_entity(changes: Sequence[Change]) -> list[list[Change]]:
 
 
 def _slice(units: Sequence[Unit]) -> tuple[Sequence[Unit], Sequence[Unit]]:
-    """The first units making up about ``SLICE_OPS`` ops (one at least), and the rest."""
+    """The first units making up about ``WRITE_SLICE`` ops (one at least), and the rest."""
     size = 0
     for end, unit in enumerate(units, 1):
         size += len(unit)
-        if size >= SLICE_OPS:
+        if size >= WRITE_SLICE:
             return units[:end], units[end:]
     return units, []
 

@@ -4,7 +4,7 @@ The hub is the ``fieldsync-hub serve`` console script on a SQLite file. A tablet
 library, over HTTP) records thousands of ops offline and pushes them as one batch; while the hub
 ingests the batch — seen from outside by a probe that cannot take the file's write lock — the hub
 is killed at a random moment, then started again on the same file. The file must pass ``PRAGMA
-integrity_check``; the hub ingests a push a slice at a time (``PUSH_SLICE`` ops, one transaction
+integrity_check``; the hub ingests a push a slice at a time (``WRITE_SLICE`` ops, one transaction
 each), so it must hold the slices it committed, whole, and nothing of the one it was cut in; and
 the tablet's next sync must leave the hub holding each of its ops exactly once.
 ``FIELDSYNC_CRASH_SEED`` replays a run; ``FIELDSYNC_CRASH_ITERATIONS`` runs more kills.
@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from device_agent.agent import Agent
-from hub.sync_api import PUSH_SLICE
+from hub.store import WRITE_SLICE
 from sync.ops import APPEND, Op
 from sync.protocol import MAX_BATCH
 
@@ -135,9 +135,9 @@ def test_a_hub_killed_mid_ingest_keeps_each_slice_whole_or_absent_and_the_next_s
                 held = sorted(node_ops(replica, agent.config.node))
             whole = list(range(1, before + BATCH + 1))
             committed = len(held) - before
-            assert held == whole[:len(held)] and (committed % PUSH_SLICE == 0 or held == whole), (
+            assert held == whole[:len(held)] and (committed % WRITE_SLICE == 0 or held == whole), (
                 f"{context}: the hub holds {committed} of the {BATCH} ops of the batch cut by the kill, "
-                f"not a number of whole {PUSH_SLICE}-op slices")
+                f"not a number of whole {WRITE_SLICE}-op slices")
             if outcome.get("status") == 200:
                 assert held == whole, f"{context}: the hub acknowledged a batch it does not hold"
             outcomes["whole" if held == whole else "cut"] += 1

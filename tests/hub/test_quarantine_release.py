@@ -90,7 +90,7 @@ def test_a_hello_lists_so_many_held_ops_and_says_up_to_which(client, seeded, dev
 
 def test_a_release_larger_than_a_slice_is_merged_whole(client, seeded, device, clock, monkeypatch):
     dev, token = device
-    monkeypatch.setattr(quarantine, "RELEASE_SLICE", 2)
+    monkeypatch.setattr(quarantine, "WRITE_SLICE", 2)
     ops = [Op(dev.node, counter, hlc.pack(NOW_MS + HOUR_MS) + counter, "job", "job-1", SET, "completion_notes",
               f"draft {counter}") for counter in range(1, 6)]
     push(client, token, ops)

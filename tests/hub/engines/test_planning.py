@@ -178,7 +178,7 @@ def titles(count):
 def test_a_large_plan_is_written_in_slices_that_never_cut_a_unit(store, monkeypatch):
     batches = record_batches(store, monkeypatch)
     assert write_planned(store, lambda view: titles(300)) == 600
-    assert len(batches) == 3 and all(len(batch) <= planning.SLICE_OPS for batch in batches)
+    assert len(batches) == 600 // planning.WRITE_SLICE and all(len(batch) <= planning.WRITE_SLICE for batch in batches)
     for batch in batches:
         assert len(batch) % 2 == 0 and all(batch[i] == batch[i + 1] for i in range(0, len(batch), 2))
 
