@@ -17,6 +17,7 @@ lost history reply comes with the very cursor that was offered.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -253,14 +254,14 @@ def _pull(store: HubStore, device: Device, cursor: int, limit: int,
     ops: list[Op] = []
     next_cursor = cursor
     end = replica.log_end()
-    # Read the log in windows until the reply is full or the log ends; most ops may belong to
-    # other devices' scopes, so a window can shrink to nothing after filtering.
-    while len(ops) < limit and next_cursor < end:
-        window, next_cursor = replica.ops_since(next_cursor, limit)
-        if not window:
-            break
+    # Until the reply is full or the log ends: most ops may belong to other devices' scopes, so
+    # a window can shrink to nothing after filtering.
+    for window, past_window in _log_windows(replica, cursor, end, limit):
+        next_cursor = past_window
         ops.extend(op for op in window if op.node != device.node
                    and (scope.contains(op.entity, op.eid) or held.contains(op.entity, op.eid)))
+        if len(ops) >= limit:
+            break
     left = sorted(held.entities - scope.entities)
     offer = Offer(acknowledged, device.offer_id + 1, next_cursor, scope.dumps())
     return {
@@ -324,14 +325,19 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
 def _ops_past(replica: SqlReplica, cursor: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[Op]]:
     """The ops of these entities the log holds past ``cursor``, by entity."""
     found: dict[tuple[str, str], list[Op]] = {}
-    end = replica.log_end()
-    while cursor < end:
-        window, cursor = replica.ops_since(cursor, MAX_BATCH)
-        if not window:
-            break
+    for window, _cursor in _log_windows(replica, cursor, replica.log_end(), MAX_BATCH):
         for op in window:
             if (op.entity, op.eid) in keys:
                 found.setdefault((op.entity, op.eid), []).append(op)
     return found
+
+
+def _log_windows(replica: SqlReplica, cursor: int, end: int, size: int) -> Iterator[tuple[list[Op], int]]:
+    """The log from ``cursor`` to ``end``, ``size`` ops at a time, each with the cursor past it."""
+    while cursor < end:
+        window, cursor = replica.ops_since(cursor, size)
+        if not window:
+            return
+        yield window, cursor
 
 

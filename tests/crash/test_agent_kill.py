@@ -26,10 +26,8 @@ from pathlib import Path
 import pytest
 
 from hub import auth
-from hub.app import create_app, store_of
-from hub.server import start
+from hub.app import store_of
 
-from ..hub.conftest import seed_job
 from .support import agent_command, assert_exactly_once, clean_env, integrity, kill, open_replica, run_agent
 
 WRITER = str(Path(__file__).with_name("writer.py"))
@@ -40,16 +38,6 @@ CLI_COMMANDS = {
     "sync": lambda i: ["sync"],
 }
 ITERATIONS = int(os.environ.get("FIELDSYNC_CRASH_ITERATIONS", 30))
-
-
-@pytest.fixture
-def hub(tmp_path):
-    """A live hub on loopback (in this process) holding job-1 for tech-1, who drives van-7."""
-    app = create_app({"database": tmp_path / "hub" / "hub.db"})
-    seed_job(store_of(app))
-    running = start(app, "127.0.0.1", 0)
-    yield running
-    running.stop()
 
 
 @pytest.fixture
