@@ -19,7 +19,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy -p sync -p schema
-	$(BIN)/python -m pytest -n auto --dist loadgroup --durations=15
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadgroup -m "not slow"

@@ -129,6 +129,8 @@ def push():
     with store.planning() as view:
         writable = _write_scope(view, device)
     for start in range(0, len(ops), WRITE_SLICE):
+        if start:
+            store.let_queued_writes_in()
         with store.unit_of_work():
             refused = []
             allowed = []

@@ -38,6 +38,7 @@ def build(store: HubStore, now_ms: int, forced: Iterable[str] = ()) -> Plan:
     opened = ledger.opener(forced)
     bills = []
     for contract in snapshot.contracts(store):
+        store.give_way()
         model = model_for(contract.get("type"))
         if model is not None:
             bills.append((contract, model.bill(snapshot.contract_work(store, contract), now, opened)))

@@ -103,6 +103,7 @@ def _rows(store: HubStore, entity: str) -> dict[str, dict[str, Any]]:
     replica = store.replica
     found = {}
     for eid in replica.entity_ids(entity):
+        store.give_way()
         row = replica.entity(entity, eid)
         if row and not row.get("_deleted"):
             found[eid] = row
@@ -113,6 +114,7 @@ def _records(store: HubStore, entity: str) -> dict[str, Record]:
     replica = store.replica
     found = {}
     for eid in replica.entity_ids(entity):
+        store.give_way()
         raw = replica.entity(entity, eid)
         if not raw or "value" not in raw:
             continue

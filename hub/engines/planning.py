@@ -45,6 +45,7 @@ def write_planned(store: HubStore, plan: Callable[[HubStore], Sequence[Unit]]) -
             as_of = view.replica.log_end()
             units = [unit for unit in plan(view) if unit]
         while units:
+            store.let_queued_writes_in()
             with store.unit_of_work():
                 if not _still_valid(store, as_of, units):
                     break

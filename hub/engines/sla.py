@@ -64,6 +64,7 @@ def plan(store: HubStore, now: Any) -> list[list[tuple[Any, ...]]]:
     units: list[list[tuple[Any, ...]]] = []
     flagged: dict[str, set[str]] = defaultdict(set)
     for ticket in tickets(store):
+        store.give_way()
         changes: list[tuple[Any, ...]] = []
         vip = vip_change(store, ticket)
         if vip is not None:

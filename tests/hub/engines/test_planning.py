@@ -196,3 +196,70 @@ def test_an_office_action_between_two_slices_makes_it_plan_the_rest_again(store,
     assert len(calls) == 2  # the second plan holds only what the first slice did not write
     assert sum(len(batch) for batch in batches if batch[0][0] == "ticket") == 600
     assert all(store.replica.entity("ticket", f"tkt-{n}")["description"] == "x" for n in range(300))
+
+
+def test_a_planner_gives_way_while_a_write_is_open_and_never_waits_without_end(store, monkeypatch):
+    from hub import store as store_module
+
+    pauses = []
+    monkeypatch.setattr(store_module.time, "sleep", lambda seconds: pauses.append(seconds))
+    with store.planning() as view:
+        view.give_way()
+        assert pauses == []  # nothing written now: no pause
+        with store.unit_of_work():  # a write open the whole time (here in this thread)
+            view.give_way()
+        assert len(pauses) == round(store_module.GIVE_WAY_MOST_S / store_module.GIVE_WAY_STEP_S)
+    store.give_way()  # the store itself never waits for its own writes
+    assert len(pauses) == round(store_module.GIVE_WAY_MOST_S / store_module.GIVE_WAY_STEP_S)
+
+
+def test_a_planner_goes_on_as_soon_as_the_write_ends(store, monkeypatch):
+    from hub import store as store_module
+
+    writing, done, committed = threading.Event(), threading.Event(), threading.Event()
+    pauses = []
+
+    def pause(seconds):
+        pauses.append(seconds)
+        if len(pauses) == 3:
+            done.set()  # the writer commits during the planner's third pause
+            committed.wait(10)
+
+    def write():
+        with store.unit_of_work():
+            writing.set()
+            done.wait(10)
+        committed.set()
+
+    monkeypatch.setattr(store_module.time, "sleep", pause)
+    writer = threading.Thread(target=write)
+    with store.planning() as view:
+        writer.start()
+        writing.wait(10)
+        view.give_way()
+    writer.join(10)
+    assert len(pauses) == 3
+
+
+def test_between_two_slices_a_long_writer_lets_a_queued_write_go_first(store, monkeypatch):
+    from hub import store as store_module
+
+    monkeypatch.setattr(store_module, "GIVE_WAY_MOST_S", 30.0)  # no cap: the order is the point
+    order = []
+
+    def queued():
+        with store.unit_of_work():
+            order.append("the queued write")
+
+    other = threading.Thread(target=queued)
+    with store.unit_of_work():  # the long writer's first slice
+        other.start()
+        for _ in range(10_000):
+            if store._queued_writes:
+                break
+            threading.Event().wait(0.001)
+    store.let_queued_writes_in()
+    with store.unit_of_work():  # its next slice
+        order.append("the long writer's next slice")
+    other.join(10)
+    assert order == ["the queued write", "the long writer's next slice"]
