@@ -50,6 +50,7 @@ def start(app: Flask, host: str = "127.0.0.1", port: int = 0, *, threads: int = 
     """Listen on ``host:port`` (0 picks a free port). With ``background`` the server runs in a
     daemon thread and this returns at once; otherwise it serves until interrupted."""
     server = create_server(app, host=host, port=port, threads=threads, ident="fieldsync-hub")
+    store_of(app).checkpoint_in_background()
     actual_port = int(server.effective_port)  # type: ignore[attr-defined]
     advertiser = None
     if zeroconf:

@@ -59,6 +59,7 @@ class HubStore:
             self.replica.observers.append(lambda _replica, accepted, registers: update_links(self.db, registers))
         self.links = Links(self.db)
         self.scheduler: Any = None  # the engines' background runner, when the hub runs one
+        self._checkpointer: db.WalCheckpointer | None = None  # while the hub serves, on SQLite
         self._idle_views: list[HubStore] = []
         self._views_lock = threading.Lock()
         self._closed = False
@@ -171,6 +172,13 @@ class HubStore:
         with self.lock:
             return self.replica.write_many(self.now_ms(), changes)
 
+    def checkpoint_in_background(self) -> None:
+        """While the hub serves (``hub.server``): copy the WAL into the file on a thread of its
+        own, not in whichever push slice's commit crosses the WAL's threshold (db.WalCheckpointer)."""
+        with self.lock:
+            if self._checkpointer is None and self.home is self:
+                self._checkpointer = self.db.take_over_checkpoints()
+
     def poke_engines(self) -> None:
         """New work arrived: let the background engines run soon (no-op without a scheduler)."""
         if self.scheduler is not None:
@@ -186,4 +194,7 @@ class HubStore:
         for view in views:
             view.close()
         with self.lock:
+            if self._checkpointer is not None:
+                self._checkpointer.stop()
+                self._checkpointer = None
             self.replica.close()

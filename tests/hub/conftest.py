@@ -32,6 +32,7 @@ HUB_FACTORIES = ("create_app", "HubStore", "HubConfig")
 # a PostgreSQL hub is backed up with pg_dump, and the refusal that says so is tested on its own.
 # Keys are test ids without parameters, or whole modules.
 SQLITE_ONLY: dict[str, str] = {
+    "tests/hub/test_checkpoints.py": "SQLite's WAL checkpoints (PostgreSQL's server runs its own)",
     "tests/hub/engines/test_inventory_order.py": "clones the day's hub for each delivery order by copying its "
                                                  "SQLite file with the backup API",
     "tests/hub/test_admin.py::test_a_backup_taken_while_the_hub_writes_is_whole_and_holds_what_was_committed":
