@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -94,10 +94,7 @@ class HubStore:
         """Between two slices of a long write (a push, an engine's plan): if another thread waits
         to write, let it go first. The store's lock is not fair: released and taken again at
         once, it could keep a waiting push out for a whole plan."""
-        waited = 0.0
-        while self._queued_writes and waited < GIVE_WAY_MOST_S:
-            time.sleep(GIVE_WAY_STEP_S)
-            waited += GIVE_WAY_STEP_S
+        _pause_while(lambda: self._queued_writes > 0)
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -115,12 +112,8 @@ class HubStore:
         home store, pause. The two share Python's interpreter lock, and a 100-op push slice
         that takes 14 ms alone took three to five times as long beside an engine planning."""
         home = self.home
-        if home is self:
-            return
-        waited = 0.0
-        while home._open_writes and waited < GIVE_WAY_MOST_S:
-            time.sleep(GIVE_WAY_STEP_S)
-            waited += GIVE_WAY_STEP_S
+        if home is not self:
+            _pause_while(lambda: home._open_writes > 0)
 
     @contextmanager
     def reading(self) -> Iterator[HubStore]:
@@ -198,3 +191,11 @@ class HubStore:
                 self._checkpointer.stop()
                 self._checkpointer = None
             self.replica.close()
+
+
+def _pause_while(busy: Callable[[], bool]) -> None:
+    """Pause a step at a time while ``busy()``, at most GIVE_WAY_MOST_S in all."""
+    waited = 0.0
+    while busy() and waited < GIVE_WAY_MOST_S:
+        time.sleep(GIVE_WAY_STEP_S)
+        waited += GIVE_WAY_STEP_S
