@@ -115,6 +115,20 @@ def check(op: Op, registry: Registry, now_ms: int, max_ahead_ms: int) -> tuple[R
     return key, spec
 
 
+def passes_schema(op: Op, registry: Registry) -> bool:
+    """Whether ``op`` passes every check an ingest makes of it that depends on nothing but the op
+    and the schema: its route, its kind's shape and the schema's validators. A hub runs this
+    before a push's write transaction — the validators are the costliest part of ingesting a
+    record, and they need not hold the writers — then ingests what passes with
+    ``schema_checked``; an op that fails is ingested as usual, which quarantines it and says why."""
+    try:
+        key, spec = registry.route(op)
+        _VALIDATE[key.kind](op, spec)
+    except (InvalidOp, TypeError, ValueError, KeyError):
+        return False
+    return True
+
+
 def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int, *, schema_checked: bool = False) -> IngestResult:
     """Fold a batch of ops into the replica. Idempotent: ops already held change nothing, and an
     op already quarantined is reported again with its reason.
@@ -284,30 +298,66 @@ def author(storage: ReplicaStorage, now_ms: int, entity: str, eid: str, action: 
     """Create this node's next op and fold it in. ``refs`` is worked out here where the kind
     needs it (the heads an lww write overwrites, the tags a set remove cancels); pass it only
     for a void. Raises InvalidOp (nothing is stored) if the op is not valid."""
-    hlc = hlc_.tick(storage.clock(), now_ms)
-    # The bound on how far ahead a timestamp may be guards against other nodes' clocks. This
-    # node's HLC runs ahead of its wall clock only by what it already accepted (a clock set back
-    # while offline, an NTP step): refusing its own next op would stop it recording anything
-    # until its clock caught up, so its own op is measured against the later of the two.
-    now_ms = max(now_ms, hlc_.wall_ms(hlc))
-    op = Op(storage.node, storage.next_counter(), hlc, entity, eid, action, field, value, tuple(refs))
-    key, _spec = storage.registry.route(op)
-    require_action(op, KINDS[key.kind].actions, key.kind)
-    if action in (SET, REMOVE):
-        register = storage.load([key]).get(key)
-        if action == SET:
-            refs = KINDS["lww"].refs_for_write(register)  # type: ignore[attr-defined]
-        else:
-            refs = KINDS["set"].refs_for_remove(register, value)  # type: ignore[attr-defined]
-            if not refs:
-                raise InvalidOp(field, f"{value!r} is not in the set")
-        op = op._replace(refs=tuple(refs))
-    check(op, storage.registry, now_ms, storage.max_ahead_ms)
-    result = ingest(storage, [op], now_ms)
-    if result.rejected:
-        _, rejection = result.rejected[0]
-        raise InvalidOp(rejection.field, rejection.reason)
-    return op
+    return author_many(storage, now_ms, [(entity, eid, action, field, value, refs)])[0]
+
+
+def author_many(storage: ReplicaStorage, now_ms: int, changes: Iterable[Sequence[Any]]) -> list[Op]:
+    """Author several ops, each as :func:`author` would one after another — each change is its
+    arguments after ``now_ms``: (entity, eid, action[, field[, value[, refs]]]) — folded in as
+    one batch: an engine's round writes a hundred ops at a time, and a hundred one-op ingests
+    cost several times one ingest of a hundred. A write whose refs depend on a register an
+    earlier change of the batch touched folds in what came before it first. Raises InvalidOp
+    on the first change that is not valid; the storage's transaction then keeps none of them."""
+    registry = storage.registry
+    authored: list[Op] = []
+    batch: list[Op] = []
+    touched: set[RegisterKey] = set()
+    clock = storage.clock()
+    counter = storage.next_counter()
+    latest_now = now_ms
+
+    def fold() -> None:
+        result = ingest(storage, batch, latest_now, schema_checked=True)  # each checked whole below
+        if result.rejected:
+            _, rejection = result.rejected[0]
+            raise InvalidOp(rejection.field, rejection.reason)
+        batch.clear()
+        touched.clear()
+
+    for change in changes:
+        entity, eid, action, field, value, refs = (*change, *_AUTHOR_DEFAULTS[len(change) - 3:])
+        hlc = hlc_.tick(clock, now_ms)
+        # The bound on how far ahead a timestamp may be guards against other nodes' clocks. This
+        # node's HLC runs ahead of its wall clock only by what it already accepted (a clock set back
+        # while offline, an NTP step): refusing its own next op would stop it recording anything
+        # until its clock caught up, so its own op is measured against the later of the two.
+        op_now = max(now_ms, hlc_.wall_ms(hlc))
+        op = Op(storage.node, counter, hlc, entity, eid, action, field, value, tuple(refs))
+        key, _spec = registry.route(op)
+        require_action(op, KINDS[key.kind].actions, key.kind)
+        if action in (SET, REMOVE):
+            if key in touched:
+                fold()
+            register = storage.load([key]).get(key)
+            if action == SET:
+                refs = KINDS["lww"].refs_for_write(register)  # type: ignore[attr-defined]
+            else:
+                refs = KINDS["set"].refs_for_remove(register, value)  # type: ignore[attr-defined]
+                if not refs:
+                    raise InvalidOp(field, f"{value!r} is not in the set")
+            op = op._replace(refs=tuple(refs))
+        check(op, registry, op_now, storage.max_ahead_ms)
+        batch.append(op)
+        authored.append(op)
+        touched.add(key)
+        clock, counter, latest_now = hlc, counter + 1, max(latest_now, op_now)
+    if batch:
+        fold()
+    return authored
+
+
+# What a change given to author_many leaves out: (field, value, refs) as author's defaults.
+_AUTHOR_DEFAULTS: tuple[Any, ...] = (ENTITY_FIELD, None, ())
 
 
 def conflicts_of(registers: Iterable[tuple[RegisterKey, Any]]) -> list[Conflict]:

@@ -45,6 +45,12 @@ def write_planned(store: HubStore, plan: Callable[[HubStore], Sequence[Unit]]) -
             as_of = view.replica.log_end()
             units = [unit for unit in plan(view) if unit]
         while units:
+            # What landed since the plan (a busy push decodes to thousands of ops) is read on a
+            # fresh snapshot, no writer waiting; the transaction reads only what landed after.
+            with store.planning() as view:
+                if not _still_valid(view, as_of, units):
+                    break
+                as_of = view.replica.log_end()
             store.let_queued_writes_in()
             with store.unit_of_work():
                 if not _still_valid(store, as_of, units):

@@ -360,8 +360,9 @@ class SqlReplica:
     def write_many(self, now_ms: int, changes: Iterable[tuple[Any, ...]]) -> list[Op]:
         """Author several ops in one transaction: all recorded, or none. Each change is the
         arguments of :meth:`write` after ``now_ms``: (entity, eid, action[, field[, value[, refs]]])."""
+        self._now_ms = now_ms
         with self.transaction():
-            return [self.write(now_ms, *change) for change in changes]
+            return replica.author_many(self, now_ms, changes)
 
     def quarantine(self, rejected: Iterable[tuple[Op, Rejection]], now_ms: int) -> list[tuple[OpId, Rejection]]:
         """Keep ops refused by a policy outside the engine in quarantine (see replica.quarantine)."""
