@@ -17,8 +17,11 @@ lost history reply comes with the very cursor that was offered.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -298,7 +301,7 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
     # they go with the history too, so the device rebuilds from all it will be sent of them up to
     # now. An older write replayed after the device holds its successor (from this history, or
     # from one sent before and again) would otherwise read as a conflict that never happened.
-    replayed = {} if fresh else _ops_past(replica, cursor, set(wanted))
+    replayed = {} if fresh else _ops_past(store, device.node, cursor, set(wanted))
     sent: list[tuple[str, str]] = []
     ops: list[list[Any]] = []  # in wire form
     # Entities go a page at a time: one history read per page decodes each op chunk once.
@@ -330,13 +333,63 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
     }, offer
 
 
-def _ops_past(replica: SqlReplica, cursor: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[Op]]:
-    """The ops of these entities the log holds past ``cursor``, by entity."""
-    found: dict[tuple[str, str], list[Op]] = {}
-    for window, _cursor in _log_windows(replica, cursor, replica.log_end(), MAX_BATCH):
+@dataclass
+class _Replay:
+    """The ops of a history sequence's entities past the device's cursor, read up to ``read_to``."""
+
+    cursor: int
+    keys: frozenset[tuple[str, str]]
+    read_to: int
+    found: dict[tuple[str, str], list[Op]] = field(default_factory=dict)
+
+
+class _Replays:
+    """Each device's last :class:`_Replay`, so the pages of one history sequence read the log past
+    its cursor once, then only what landed since (a device far behind has much of it)."""
+
+    SIZE = 16
+
+    def __init__(self) -> None:
+        self._by_node: OrderedDict[str, _Replay] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, node: str) -> _Replay | None:
+        # Taken out while in use: two pulls of one device at once each read for themselves.
+        with self._lock:
+            return self._by_node.pop(node, None)
+
+    def keep(self, node: str, replay: _Replay) -> None:
+        with self._lock:
+            self._by_node[node] = replay
+            while len(self._by_node) > self.SIZE:
+                self._by_node.popitem(last=False)
+
+
+_replays: weakref.WeakKeyDictionary[HubStore, _Replays] = weakref.WeakKeyDictionary()
+
+
+def _ops_past(store: HubStore, node: str, cursor: int,
+              keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[Op]]:
+    """The ops of these entities the log holds past ``cursor``, by entity, in log order (those of
+    more entities may be there too: a page asks for the rest of its sequence's entities)."""
+    replica = store.replica
+    end = replica.log_end()
+    replays = _replays.get(store.home)  # a planning view shares its store's
+    if replays is None:
+        replays = _replays.setdefault(store.home, _Replays())
+    replay = replays.take(node)
+    # The log only grows (seq order is commit order), so what was read up to read_to stands;
+    # a log that ends before it was restored from a backup meanwhile.
+    if replay is None or replay.cursor != cursor or not keys <= replay.keys or replay.read_to > end:
+        replay = _Replay(cursor, frozenset(keys), cursor)
+    for window, past in _log_windows(replica, replay.read_to, end, MAX_BATCH):
         for op in window:
-            if (op.entity, op.eid) in keys:
-                found.setdefault((op.entity, op.eid), []).append(op)
+            key = (op.entity, op.eid)
+            if key in replay.keys:
+                replay.found.setdefault(key, []).append(op)
+        replay.read_to = past
+    found = {key: list(ops) for key, ops in replay.found.items() if key in keys}  # the next page appends
+    replays.keep(node, replay)
     return found
 
 

@@ -144,3 +144,45 @@ def test_a_pull_overtaken_by_another_pull_of_the_same_device_is_refused_and_writ
     monkeypatch.setattr(sync_api, "_pull", real_pull)
     ops, _, _ = pull_all(client, token)  # the retry goes through
     assert ("job", "job-1") in {(op[3], op[4]) for op in ops}
+
+
+def test_a_history_of_many_pages_reads_the_log_past_the_tablets_cursor_once(client, seeded, device, monkeypatch):
+    """Jobs assigned to a tablet that already holds work arrive over several history pages; each
+    page replays its jobs' ops past the tablet's cursor. The log past the cursor is read on the
+    first page; later pages read only what landed since."""
+    from hub import sync_api
+
+    _, token = device
+    _, cursor, _ = pull_all(client, token)
+    jobs = [f"job-{n}" for n in range(2, 10)]
+    for job in jobs:
+        seeded.write([("job", job, SET, "work_order_id", "wo-1"), ("job", job, SET, "technician_id", "tech-9"),
+                      ("job", job, SET, "completion_notes", f"{job}: by tech-9")])
+    seeded.write([("job", job, SET, "technician_id", "tech-1") for job in jobs])
+    windows = sync_api._log_windows
+    past_cursor = sum(len(window) for window, _ in windows(seeded.replica, cursor, seeded.replica.log_end(), 100))
+    read = []
+
+    def counted(replica, start, end, size):
+        for window, past in windows(replica, start, end, size):
+            read.extend(window)
+            yield window, past
+
+    monkeypatch.setattr(sync_api, "_log_windows", counted)
+    pages, sent, read_by_histories = 0, [], 0
+    while True:
+        read.clear()
+        reply = client.post("/api/v1/sync/pull", json={"cursor": cursor, "limit": 4, "ack": None},
+                            headers=bearer(token)).json
+        if not reply.get("history"):
+            break
+        pages += 1
+        read_by_histories += len(read)
+        sent.extend(reply["ops"])
+        if pages == 2:  # work on a job still to come lands between two pages
+            seeded.write([("job", "job-9", SET, "completion_notes", "job-9: changed mid-sequence")])
+        cursor = reply["cursor"]
+    assert pages >= 4
+    assert read_by_histories <= past_cursor + 1, "each page read the log past the cursor again"
+    notes = [op[7] for op in sent if op[4] == "job-9" and op[6] == "completion_notes"]
+    assert "job-9: changed mid-sequence" in notes
