@@ -317,7 +317,7 @@ def author_many(storage: ReplicaStorage, now_ms: int, changes: Iterable[Sequence
     latest_now = now_ms
 
     def fold() -> None:
-        result = ingest(storage, batch, latest_now, schema_checked=True)  # each checked whole below
+        result = ingest(storage, batch, latest_now, schema_checked=True)  # check() ran on each, whole
         if result.rejected:
             _, rejection = result.rejected[0]
             raise InvalidOp(rejection.field, rejection.reason)
