@@ -318,6 +318,8 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
         ops.extend(history)
         sent.extend(page)
     finished = len(sent) == len(wanted)
+    if finished and not fresh:
+        _forget_replay(store, device.node)  # the sequence is over: nothing more to replay
     if finished:
         # Jobs that are leaving stay writable until the reply that says so has been received.
         offered = Scope(held.entities | scope.entities, held.types | scope.types, held.jobs | scope.jobs,
@@ -368,15 +370,24 @@ class _Replays:
 _replays: weakref.WeakKeyDictionary[HubStore, _Replays] = weakref.WeakKeyDictionary()
 
 
+def _replays_of(store: HubStore) -> _Replays:
+    replays = _replays.get(store.home)  # a planning view shares its store's
+    if replays is None:
+        replays = _replays.setdefault(store.home, _Replays())
+    return replays
+
+
+def _forget_replay(store: HubStore, node: str) -> None:
+    _replays_of(store).take(node)
+
+
 def _ops_past(store: HubStore, node: str, cursor: int,
               keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[Op]]:
     """The ops of these entities the log holds past ``cursor``, by entity, in log order (those of
     more entities may be there too: a page asks for the rest of its sequence's entities)."""
     replica = store.replica
     end = replica.log_end()
-    replays = _replays.get(store.home)  # a planning view shares its store's
-    if replays is None:
-        replays = _replays.setdefault(store.home, _Replays())
+    replays = _replays_of(store)
     replay = replays.take(node)
     # The log only grows (seq order is commit order), so what was read up to read_to stands;
     # a log that ends before it was restored from a backup meanwhile.

@@ -133,11 +133,12 @@ def ingest(storage: ReplicaStorage, ops: Iterable[Op], now_ms: int, *, schema_ch
     """Fold a batch of ops into the replica. Idempotent: ops already held change nothing, and an
     op already quarantined is reported again with its reason.
 
-    ``schema_checked``: the ops come from a replica that accepted them, so validated their values
-    against the schema (a device pulling from its hub). The schema's validators are skipped; what
-    the store and the merge rely on — route, action, refs, the shape a kind needs, the clock
-    bound — is still checked. A device whose schema is older or newer than the hub's then holds
-    what the hub holds, rather than quarantining it and diverging."""
+    ``schema_checked``: the ops' values were validated against the schema already — by the
+    replica that accepted them (a device pulling from its hub: one whose schema is older or newer
+    than the hub's then holds what the hub holds, rather than quarantining it and diverging), or
+    by the caller, outside its write transaction (:func:`passes_schema`, :func:`author_many`).
+    The schema's validators are skipped; what the store and the merge rely on — route, action,
+    refs, the shape a kind needs, the clock bound — is still checked."""
     return _fold(storage, ops, now_ms, frozenset(), schema_checked)
 
 

@@ -272,6 +272,9 @@ class PostgresReplica(SqlReplica):
             yield
             return
         self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        # PostgreSQL takes the snapshot at the first query, not at BEGIN: take it now, so the
+        # view holds the state of the moment it was opened, as SQLite's does.
+        self.conn.execute("SELECT 1")
         self._depth += 1
         self._read_only_depth += 1
         try:

@@ -186,3 +186,49 @@ def test_a_history_of_many_pages_reads_the_log_past_the_tablets_cursor_once(clie
     assert read_by_histories <= past_cursor + 1, "each page read the log past the cursor again"
     notes = [op[7] for op in sent if op[4] == "job-9" and op[6] == "completion_notes"]
     assert "job-9: changed mid-sequence" in notes
+
+
+def test_a_record_the_schema_refuses_is_quarantined_with_its_reason_beside_valid_work(client, seeded, device):
+    """The schema's validators run before the push's write slices; what they refuse is still
+    quarantined with their reason, and the rest of the slice is accepted."""
+    dev, token = device
+    ops = [
+        Op(dev.node, 1, hlc.pack(NOW_MS), "job", "job-1", MOVE, "status", "accepted"),
+        Op(dev.node, 2, hlc.pack(NOW_MS + 1), "time_log", "tl-1", APPEND, "", {
+            "job_id": "job-1", "technician_id": "tech-1", "started_at": "not a time",
+            "ended_at": "2026-11-27T10:00:00Z"}),
+    ]
+    reply = client.post("/api/v1/sync/push", json={"ops": [to_wire(op) for op in ops]}, headers=bearer(token)).json
+    assert reply["accepted"] == 1
+    [refused] = reply["rejected"]
+    assert refused["id"] == [dev.node, 2] and "started_at" in refused["reason"]
+    assert seeded.replica.entity("job", "job-1")["status"] == "accepted"
+    assert seeded.replica.entity("time_log", "tl-1") == {}
+    quarantined = [(row["id"], row["reason"]) for row in seeded.replica.quarantined()]
+    assert quarantined == [(f"{dev.node}:2", refused["reason"])]
+
+
+def test_a_history_whose_entities_grow_between_pages_replays_the_new_ones_from_the_cursor(seeded):
+    from hub.sync_api import _ops_past
+
+    cursor = seeded.replica.log_end()
+    seeded.write([("job", "job-2", SET, "completion_notes", "two"), ("job", "job-3", SET, "completion_notes", "three")])
+    first = _ops_past(seeded, "tablet-1", cursor, {("job", "job-2")})
+    assert [op.value for op in first[("job", "job-2")]] == ["two"]
+    grown = _ops_past(seeded, "tablet-1", cursor, {("job", "job-2"), ("job", "job-3")})
+    assert [op.value for op in grown[("job", "job-3")]] == ["three"]
+    assert [op.value for op in grown[("job", "job-2")]] == ["two"]
+
+
+def test_a_page_made_on_an_older_snapshot_replays_only_what_that_snapshot_holds(seeded):
+    from hub.sync_api import _ops_past
+
+    cursor = seeded.replica.log_end()
+    seeded.write([("job", "job-2", SET, "completion_notes", "before")])
+    keys = {("job", "job-2")}
+    with seeded.planning() as older:
+        seeded.write([("job", "job-2", SET, "completion_notes", "after")])
+        newer = _ops_past(seeded, "tablet-1", cursor, keys)
+        from_older = _ops_past(older, "tablet-1", cursor, keys)
+    assert [op.value for op in newer[("job", "job-2")]] == ["before", "after"]
+    assert [op.value for op in from_older[("job", "job-2")]] == ["before"]

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from sync.errors import InvalidOp
 from sync.memory import MemoryReplica
-from sync.ops import ADD, APPEND, DELETE, INCR, MOVE, REMOVE, SET
+from sync.ops import ADD, APPEND, DELETE, INCR, MOVE, REMOVE, SET, VOID, OpId
 from sync.store import SqliteReplica
 
 from .model import REGISTRY
@@ -25,7 +25,13 @@ CHANGES = st.one_of(
     st.tuples(st.just("job"), JOBS, st.just(DELETE)),
     st.tuples(st.just("time_log"), st.sampled_from(["log-1", "log-2"]), st.just(APPEND), st.just(""),
               st.fixed_dictionaries({"minutes": st.integers(1, 90)})),
+    # A void names the op it cancels: here any of the hub's first ops, a record or not.
+    st.tuples(st.just("time_log"), st.sampled_from(["log-1", "log-2"]), st.just(VOID), st.just(""),
+              st.none() | st.just("entered twice"), st.tuples(st.builds(OpId, st.just("hub"), st.integers(1, 40)))),
 )
+# When the changes are written, after T0: the batch may come at a wall clock behind the HLC the
+# writes before it left (a clock set back), or well after it.
+WALL = st.integers(0, 20_000)
 
 
 def _write_one_by_one(replica, now_ms, changes):
@@ -41,17 +47,18 @@ def _write_one_by_one(replica, now_ms, changes):
     return written, kept
 
 
-@given(st.lists(CHANGES, max_size=25), st.lists(CHANGES, max_size=10))
-def test_a_batch_authors_the_ops_and_state_of_writing_its_changes_one_by_one(tmp_path_factory, before, changes):
+@given(st.lists(CHANGES, max_size=25), WALL, st.lists(CHANGES, max_size=10), WALL)
+def test_a_batch_authors_the_ops_and_state_of_writing_its_changes_one_by_one(tmp_path_factory, before, before_at,
+                                                                             changes, batch_at):
     one_by_one = MemoryReplica("hub", REGISTRY)
-    _write_one_by_one(one_by_one, T0, before)
-    written, changes = _write_one_by_one(one_by_one, T0 + 5, changes)
+    _write_one_by_one(one_by_one, T0 + before_at, before)
+    written, changes = _write_one_by_one(one_by_one, T0 + batch_at, changes)
 
     folder = tmp_path_factory.mktemp("batch")
     batched = SqliteReplica.open(folder / "hub.db", "hub", REGISTRY)
     try:
-        _write_one_by_one(batched, T0, before)
-        assert batched.write_many(T0 + 5, changes) == written
+        _write_one_by_one(batched, T0 + before_at, before)
+        assert batched.write_many(T0 + batch_at, changes) == written
         assert batched.canonical() == one_by_one.canonical()
     finally:
         batched.close()

@@ -263,3 +263,21 @@ def test_between_two_slices_a_long_writer_lets_a_queued_write_go_first(store, mo
         order.append("the long writer's next slice")
     other.join(10)
     assert order == ["the queued write", "the long writer's next slice"]
+
+
+def test_an_office_action_after_the_check_on_a_snapshot_is_caught_in_the_transaction(store, monkeypatch):
+    """What lands between the last check on a snapshot and the writing transaction (a queued
+    write let in first) is checked inside the transaction: the plan is made again."""
+    let_in = store.let_queued_writes_in
+    slipped_in = []
+
+    def an_office_action_goes_first():
+        if not slipped_in:
+            slipped_in.append(store.write([("ticket", "tkt-1", SET, "title", "Boiler fixed")]))
+        let_in()
+
+    monkeypatch.setattr(store, "let_queued_writes_in", an_office_action_goes_first)
+    plan = Plan()
+    assert write_planned(store, plan) == 1
+    assert slipped_in and len(plan.stores) == 2
+    assert sla_of(store) == "Boiler fixed"
