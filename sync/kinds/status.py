@@ -44,9 +44,15 @@ class StatusRegister(NamedTuple):
     skipped: tuple[tuple[OpId, str], ...]
 
 
-def replay(machine: StateMachine, transitions: Sequence[Transition]) -> tuple[StatusRegister, list[Applied]]:
-    state, held = machine.initial, None
-    skipped: list[tuple[OpId, str]] = []
+def replay(machine: StateMachine, transitions: Sequence[Transition],
+           after: StatusRegister | None = None) -> tuple[StatusRegister, list[Applied]]:
+    """Replay ``transitions`` from the machine's initial state, or, with ``after``, on from the
+    state that register's transitions reached (``transitions`` then all come after its last)."""
+    if after is None:
+        state, held = machine.initial, None
+        skipped: list[tuple[OpId, str]] = []
+    else:
+        state, held, skipped = after.state, after.held, list(after.skipped)
     history: list[Applied] = []
     for transition in transitions:
         step = machine.step(state, held, transition.target)
@@ -55,7 +61,8 @@ def replay(machine: StateMachine, transitions: Sequence[Transition]) -> tuple[St
             continue
         history.append(Applied(transition.id, transition.hlc, state, step[0]))
         state, held = step
-    return StatusRegister(tuple(transitions), state, held, tuple(skipped)), history
+    held_before = after.transitions if after is not None else ()
+    return StatusRegister((*held_before, *transitions), state, held, tuple(skipped)), history
 
 
 class Status:
@@ -71,11 +78,17 @@ class Status:
 
     def merge(self, register: StatusRegister | None, ops: Sequence[Op], ctx: MergeContext) -> StatusRegister:
         assert ctx.spec is not None and ctx.spec.machine is not None
+        arriving = sorted((Transition(op.hlc, op.node, op.counter, op.value) for op in ops), key=_replay_order)
+        if register is not None and register.transitions and \
+                _replay_order(arriving[0]) > _replay_order(register.transitions[-1]):
+            # The common case: moves that come after every one held (a job moving on through its
+            # day) carry the replay on from where it stands, rather than replaying it all again.
+            # Being later than the last, none of them is held already.
+            return replay(ctx.spec.machine, arriving, after=register)[0]
         known = {(t.node, t.counter): t for t in register.transitions} if register else {}
         for op in ops:
             known[(op.node, op.counter)] = Transition(op.hlc, op.node, op.counter, op.value)
-        ordered = sorted(known.values(), key=lambda t: order_key(t.hlc, t.node, t.counter))
-        return replay(ctx.spec.machine, ordered)[0]
+        return replay(ctx.spec.machine, sorted(known.values(), key=_replay_order))[0]
 
     def read(self, register: StatusRegister) -> str:
         return register.state
@@ -110,6 +123,10 @@ class Status:
             meta["h"],
             tuple((op_id_from_json(op_id), reason) for op_id, reason in meta["s"]),
         )
+
+
+def _replay_order(transition: Transition) -> Any:
+    return order_key(transition.hlc, transition.node, transition.counter)
 
 
 STATUS = Status()
