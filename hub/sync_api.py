@@ -130,7 +130,7 @@ def push():
     # scope is computed. What changes meanwhile cannot matter: a device acts only on what it was
     # offered, and the write scope keeps everything offered.
     with store.planning() as view:
-        writable = _write_scope(view, device)
+        writable = _write_scope(view, device, ops)
     # The schema's validators, out here where no writer waits on them: they cost a push slice
     # more than the rest of its ingest.
     registry = store.replica.registry
@@ -174,11 +174,23 @@ def push():
     })
 
 
-def _write_scope(store: HubStore, device: Device) -> Scope:
+def _write_scope(store: HubStore, device: Device, ops: list[Op]) -> Scope:
     """What the device may act on: what it holds now, what it last synced, what it was offered —
-    so work done offline on a job reassigned meanwhile is still accepted."""
-    current = compute_scope(store, device)
-    return current.union(Scope.loads(device.acked_scope)).union(Scope.loads(device.offered_scope))
+    so work done offline on a job reassigned meanwhile is still accepted. What it holds now is
+    computed only if an op falls outside the two it synced (a job assigned since its last pull):
+    every rule of ``check_write`` admits in a larger scope whatever it admits in a smaller one."""
+    synced = _writable(Scope.loads(device.acked_scope), Scope.loads(device.offered_scope))
+    if all(check_write(store, device, synced, op) is None for op in ops):
+        return synced
+    return _writable(synced, compute_scope(store, device))
+
+
+def _writable(*scopes: Scope) -> Scope:
+    """The union of ``scopes`` as far as ``check_write`` reads them (jobs, tickets, vans): their
+    entities, which a big scope holds by the hundred thousand, are left out."""
+    return Scope(frozenset(), frozenset().union(*(s.types for s in scopes)),
+                 frozenset().union(*(s.jobs for s in scopes)), frozenset().union(*(s.tickets for s in scopes)),
+                 frozenset().union(*(s.vans for s in scopes)))
 
 
 @bp.post("/pull")

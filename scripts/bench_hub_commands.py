@@ -56,6 +56,7 @@ def bench_hub_ingest(args: argparse.Namespace) -> int:
         code = enrolment_code(http_db)
         with HubProcess(http_db) as hub:
             device = _device(hub.url, code)
+            device.pull_all()  # as a tablet does before it works on its jobs (not timed)
             start_ms = int(time.time() * 1000) - 60_000
             ops = device_ops(device.node, jobs, args.ops, start_ms)
             bodies = [{"ops": [to_wire(op) for op in batch]} for batch in _batches(ops, args.batch)]

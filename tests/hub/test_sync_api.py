@@ -232,3 +232,20 @@ def test_a_page_made_on_an_older_snapshot_replays_only_what_that_snapshot_holds(
         from_older = _ops_past(older, "tablet-1", cursor, keys)
     assert [op.value for op in newer[("job", "job-2")]] == ["before", "after"]
     assert [op.value for op in from_older[("job", "job-2")]] == ["before"]
+
+
+def test_work_on_a_job_assigned_since_the_tablets_last_pull_is_accepted_and_elsewhere_refused(client, seeded, device):
+    """A push is checked first against the scopes the tablet synced; a job assigned since (the
+    tablet heard of it some other way, or pushes before it pulls) is found in its current scope."""
+    dev, token = device
+    pull_all(client, token)
+    seeded.write([("job", "job-2", SET, "work_order_id", "wo-1"), ("job", "job-2", SET, "technician_id", "tech-1"),
+                  ("job", "job-3", SET, "work_order_id", "wo-1"), ("job", "job-3", SET, "technician_id", "tech-9")])
+    ops = [Op(dev.node, 1, hlc.pack(NOW_MS), "job", "job-1", MOVE, "status", "accepted"),
+           Op(dev.node, 2, hlc.pack(NOW_MS + 1), "job", "job-2", MOVE, "status", "accepted"),
+           Op(dev.node, 3, hlc.pack(NOW_MS + 2), "job", "job-3", MOVE, "status", "accepted")]
+    reply = client.post("/api/v1/sync/push", json={"ops": [to_wire(op) for op in ops]}, headers=bearer(token)).json
+    assert reply["accepted"] == 2
+    assert [(r["id"], r["field"]) for r in reply["rejected"]] == [([dev.node, 3], "eid")]
+    assert seeded.replica.entity("job", "job-2")["status"] == "accepted"
+    assert "status" not in seeded.replica.entity("job", "job-3")
