@@ -50,6 +50,7 @@ class HubStore:
                                            max_ahead_ms=config.max_ahead_ms)
         else:
             self.replica = db.open_reader(config.database, REGISTRY, max_ahead_ms=config.max_ahead_ms)
+            self.replica.share_chunks_with(home.replica)  # every pull reads the same recent log
         # The hub's SQL runs through the adapter, on the replica's connection and transaction.
         self.conn = self.db = db.adapter(self.replica)
         self.lock = threading.RLock()

@@ -225,21 +225,7 @@ class PostgresReplica(SqlReplica):
             front = Frontier()
             if self._depth:
                 self._tx_front = front
-        if front.complete:
-            return front
-        if nodes is None:
-            rows = self._node_rows(None)
-            front.complete = True
-        else:
-            missing = [node for node in nodes if node not in front.looked]
-            if not missing:
-                return front
-            rows = self._node_rows(missing)
-            front.looked.update(missing)
-        for ix, node, contiguous, max_counter, quarantined in rows:
-            front.add(ix, node, contiguous, max_counter, quarantined)
-            self._names[ix] = node
-        return front
+        return self._read_frontier(front, nodes)
 
     def clock(self) -> int:
         if self._depth and self._tx_clock is not None:

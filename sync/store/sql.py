@@ -199,6 +199,10 @@ class ChunkCache(Generic[_Entry]):
                 self._size += len(entry)
         return entry
 
+    def peek(self, seq: int) -> _Entry | None:
+        """The entry of chunk ``seq`` if held."""
+        return self._entries.get(seq)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
@@ -324,6 +328,24 @@ class SqlReplica:
             return []
         marks = ",".join("?" * len(wanted))
         return self._execute(f"SELECT {NODE_COLUMNS} FROM nodes WHERE node IN ({marks})", wanted).fetchall()
+
+    def _read_frontier(self, front: Frontier, nodes: Iterable[str] | None) -> Frontier:
+        """``front`` holding at least ``nodes`` (every node when None): the rows it lacks are read."""
+        if front.complete:
+            return front
+        if nodes is None:
+            rows = self._node_rows(None)
+            front.complete = True
+        else:
+            missing = [node for node in nodes if node not in front.looked]
+            if not missing:
+                return front
+            rows = self._node_rows(missing)
+            front.looked.update(missing)
+        for ix, node, contiguous, max_counter, quarantined in rows:
+            front.add(ix, node, contiguous, max_counter, quarantined)
+            self._names[ix] = node
+        return front
 
     def _name_of(self, ix: int) -> str:
         name = self._names.get(ix)
@@ -547,16 +569,32 @@ class SqlReplica:
     def ops_since(self, cursor: int, limit: int) -> tuple[list[Op], int]:
         """Ops in the order this replica took them in, after ``cursor`` (0 for the beginning);
         returns the ops and the cursor to ask from next time. Cost grows with the ops returned,
-        not with the size of the log."""
+        not with the size of the log. Chunks are decoded through the chunk cache: every device's
+        pull reads the same recent log, and a hub's views share one cache (share_chunks_with)."""
         seq, skip = cursor >> CURSOR_BITS, cursor & ((1 << CURSOR_BITS) - 1)
+        # Each chunk holds at least one op past the cursor, so ``limit`` chunks are always enough;
+        # their sizes say how many are needed, before any body is read.
+        wanted: list[tuple[int, int, int]] = []  # (seq, node ix, first op past the cursor)
+        count = 0
+        for chunk_seq, node_ix, size in self._execute(
+                "SELECT seq, node, n FROM op_chunks WHERE seq >= ? ORDER BY seq LIMIT ?",
+                (max(seq, 1), limit)).fetchall():
+            start = skip if chunk_seq == seq else 0
+            if start >= size:
+                continue
+            wanted.append((chunk_seq, node_ix, start))
+            count += size - start
+            if count >= limit:
+                break
+        bodies = self._chunk_bodies([chunk for chunk, _, _ in wanted if self._chunk_ops.peek(chunk) is None])
         found: list[Op] = []
         next_cursor = cursor
-        # Each chunk holds at least one op past the cursor, so ``limit`` chunks are always enough.
-        rows = self._execute("SELECT seq, node, body FROM op_chunks WHERE seq >= ? ORDER BY seq LIMIT ?",
-                             (max(seq, 1), limit)).fetchall()
-        for chunk_seq, node_ix, body in rows:
-            ops = decode_chunk(self._name_of(node_ix), body)
-            start = skip if chunk_seq == seq else 0
+        for chunk_seq, node_ix, start in wanted:
+            node, body = self._name_of(node_ix), bodies.get(chunk_seq)
+            # No body read: the chunk was held when asked for (if it is gone since, it is read again).
+            make = (partial(_ops_by_counter, node, body) if body is not None
+                    else partial(self._read_chunk, chunk_seq, node))
+            ops = list(self._chunk_ops.get(chunk_seq, make).values())
             take = ops[start:start + limit - len(found)]
             found.extend(take)
             end = start + len(take)
@@ -564,6 +602,15 @@ class SqlReplica:
             if len(found) >= limit:
                 break
         return found, next_cursor
+
+    def _chunk_bodies(self, seqs: Sequence[int]) -> dict[int, bytes]:
+        """The bodies of these chunks, a page of them a query."""
+        bodies: dict[int, bytes] = {}
+        for begin in range(0, len(seqs), PAGE):
+            page = seqs[begin:begin + PAGE]
+            bodies.update(self._execute(f"SELECT seq, body FROM op_chunks WHERE seq IN ({','.join('?' * len(page))})",
+                                        page).fetchall())
+        return bodies
 
     def get_op(self, op_id: OpId) -> Op | None:
         found = self._fetch_ops([op_id])
@@ -956,6 +1003,13 @@ class SqlReplica:
     def _rolled_back(self) -> None:
         self.forget_chunks()
         self._reset(committed=False)
+
+    def share_chunks_with(self, other: SqlReplica) -> None:
+        """Decode chunks into ``other``'s caches, and find there what it decoded: a reader of the
+        same database (a hub's planning views beside its writer). A committed chunk never
+        changes, and the writer clears the caches when a transaction that wrote chunks rolls back."""
+        self._chunk_ops = other._chunk_ops
+        self._chunk_counters = other._chunk_counters
 
     def forget_chunks(self) -> None:
         """Drop what was decoded from the op log: after a rollback, or when chunks are rewritten."""

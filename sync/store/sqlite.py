@@ -234,7 +234,10 @@ class SqliteReplica(SqlReplica):
             self._load_caches()
 
     def _frontier(self, nodes: Iterable[str] | None = None) -> Frontier:
-        return self._front  # complete: every node's row was read at open and is kept in step
+        # The writer's is complete: every node's row was read at open and is kept in step. A
+        # reader's is read per snapshot, only the nodes asked about (a hub has a row per device,
+        # and most reads ask about none).
+        return self._read_frontier(self._front, nodes)
 
     def clock(self) -> int:
         return self._clock
@@ -254,9 +257,11 @@ class SqliteReplica(SqlReplica):
         self.conn.execute("BEGIN")  # deferred: the state is fixed at the first read, just below
         self._depth += 1
         try:
-            # The writer may have added nodes and moved the clock since. Decoded chunks stay: a
-            # committed chunk never changes, and a reader sees no other.
-            self._load_frontier()
+            # The writer may have added nodes, moved their frontiers and the clock since. Decoded
+            # chunks stay: a committed chunk never changes, and a reader sees no other; so do the
+            # names of the nodes, whose rows are never rewritten once committed.
+            self._front = Frontier()
+            self._clock = self.conn.execute("SELECT value FROM meta WHERE key='clock'").fetchone()[0]
             yield
         finally:
             self._depth -= 1

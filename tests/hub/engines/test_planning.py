@@ -281,3 +281,23 @@ def test_an_office_action_after_the_check_on_a_snapshot_is_caught_in_the_transac
     assert write_planned(store, plan) == 1
     assert slipped_in and len(plan.stores) == 2
     assert sla_of(store) == "Boiler fixed"
+
+
+def test_views_and_their_store_decode_each_chunk_of_the_log_once_between_them(store, monkeypatch):
+    """Every device's pull reads the same recent log, each on a planning view: what one view
+    decoded, the others (and the store) find decoded."""
+    from sync.store import sql
+
+    for n in range(1, 6):
+        ingest(store, device_op(n, "ticket", f"tkt-{n + 10}", "title", f"Fault {n}"))
+    decoded = []
+    real = sql._ops_by_counter
+    monkeypatch.setattr(sql, "_ops_by_counter", lambda node, body: decoded.append(node) or real(node, body))
+    with store.planning() as first, store.planning() as second:
+        assert first is not second
+        ops, _ = first.replica.ops_since(0, 100)
+        assert len(ops) == 7 and decoded  # the office's first write of two ops, then five pushes
+        once = len(decoded)
+        assert second.replica.ops_since(0, 100)[0] == ops
+    assert store.replica.ops_since(0, 100)[0] == ops
+    assert len(decoded) == once
