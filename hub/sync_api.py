@@ -331,7 +331,7 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
         sent.extend(page)
     finished = len(sent) == len(wanted)
     if finished and not fresh:
-        _forget_replay(store, device.node)  # the sequence is over: nothing more to replay
+        _replays_of(store).take(device.node)  # the sequence is over: nothing more to replay
     if finished:
         # Jobs that are leaving stay writable until the reply that says so has been received.
         offered = Scope(held.entities | scope.entities, held.types | scope.types, held.jobs | scope.jobs,
@@ -387,10 +387,6 @@ def _replays_of(store: HubStore) -> _Replays:
     if replays is None:
         replays = _replays.setdefault(store.home, _Replays())
     return replays
-
-
-def _forget_replay(store: HubStore, node: str) -> None:
-    _replays_of(store).take(node)
 
 
 def _ops_past(store: HubStore, node: str, cursor: int,

@@ -107,10 +107,21 @@ class ReplicaStorage(Protocol):
         """The counter of the next op this node authors."""
 
 
+# What a validator raises for a value of a shape it never expected (a list where a name belongs...):
+# the op is quarantined like any invalid one rather than failing the whole batch.
+_MALFORMED = (TypeError, ValueError, KeyError)
+
+
+def _validated(op: Op, registry: Registry) -> tuple[RegisterKey, FieldSpec]:
+    """Route and validate one op against the schema; raises InvalidOp or one of ``_MALFORMED``."""
+    key, spec = registry.route(op)
+    _VALIDATE[key.kind](op, spec)
+    return key, spec
+
+
 def check(op: Op, registry: Registry, now_ms: int, max_ahead_ms: int) -> tuple[RegisterKey, FieldSpec]:
     """Route and validate one op; raises InvalidOp or ClockSkewError."""
-    key, spec = registry.route(op)
-    KINDS[key.kind].validate(op, spec)
+    key, spec = _validated(op, registry)
     hlc_.check_ahead(op.hlc, now_ms, max_ahead_ms)
     return key, spec
 
@@ -122,9 +133,8 @@ def passes_schema(op: Op, registry: Registry) -> bool:
     record, and they need not hold the writers — then ingests what passes with
     ``schema_checked``; an op that fails is ingested as usual, which quarantines it and says why."""
     try:
-        key, spec = registry.route(op)
-        _VALIDATE[key.kind](op, spec)
-    except (InvalidOp, TypeError, ValueError, KeyError):
+        _validated(op, registry)
+    except (InvalidOp, *_MALFORMED):
         return False
     return True
 
@@ -218,9 +228,7 @@ def _merge(storage: ReplicaStorage, fresh: Mapping[tuple[str, int], Op], refold:
         except ClockSkewError as exc:
             quarantined.append((op, Rejection("hlc", exc.message, clock_ahead=True)))
             continue
-        except (TypeError, ValueError, KeyError) as exc:
-            # A value of a shape no validator expected (a list where a name belongs...): the op
-            # is quarantined like any invalid one rather than failing the whole batch.
+        except _MALFORMED as exc:
             quarantined.append((op, Rejection(op.field or "value", f"malformed value: {exc}")))
             continue
         batch = groups.get(key)

@@ -86,8 +86,7 @@ class Status:
             # Being later than the last, none of them is held already.
             return replay(ctx.spec.machine, arriving, after=register)[0]
         known = {(t.node, t.counter): t for t in register.transitions} if register else {}
-        for op in ops:
-            known[(op.node, op.counter)] = Transition(op.hlc, op.node, op.counter, op.value)
+        known.update(((t.node, t.counter), t) for t in arriving)
         return replay(ctx.spec.machine, sorted(known.values(), key=_replay_order))[0]
 
     def read(self, register: StatusRegister) -> str:
