@@ -9,7 +9,6 @@ technicians who work from the van. A job reassigned away stops flowing: it leave
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
@@ -124,9 +123,11 @@ _WORTH_KEEPING = 1000
 # Scopes by their text: each pull page reads back, as what the device holds, the scope the page
 # before wrote, and parsing a big one costs more than the rest of the page.
 _parsed = _KeptScopes()
-# Each hub's scopes by what they are computed from (see compute_scope); a process may run
-# several hubs (tests, the simulation), whose logs may well end at the same place.
-_computed: weakref.WeakKeyDictionary[HubStore, _KeptScopes] = weakref.WeakKeyDictionary()
+
+
+class _ComputedScopes(_KeptScopes):
+    """A hub's scopes by what they are computed from (see compute_scope): kept per hub, as two
+    hubs' logs may well end at the same place."""
 
 
 def compute_scope(store: HubStore, device: Device) -> Scope:
@@ -134,9 +135,7 @@ def compute_scope(store: HubStore, device: Device) -> Scope:
     ops the hub accepts, and every batch accepted adds to the op log: so the log's end names
     the links' state, and a scope computed at one end holds until the next (a bootstrap asks
     for the same scope of 100,000 records on each of its pages)."""
-    kept = _computed.get(store.home)  # a planning view shares its store's scopes
-    if kept is None:
-        kept = _computed.setdefault(store.home, _KeptScopes())
+    kept = store.kept(_ComputedScopes)
     key = (device.kind, device.technician_id, device.van_id, store.replica.log_end())
     known = kept.get(key)
     if known is not None:

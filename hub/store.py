@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from schema import REGISTRY
 from schema.migrations import migrate
@@ -37,13 +37,15 @@ WRITE_SLICE = 100
 GIVE_WAY_STEP_S = 0.001
 GIVE_WAY_MOST_S = 0.05
 
+_Kept = TypeVar("_Kept")
+
 
 class HubStore:
     def __init__(self, config: HubConfig, *, home: HubStore | None = None) -> None:
         """The hub's store; with ``home``, a read-only view of that store's database on a
         connection of its own (see :meth:`planning`)."""
         self.config = config
-        self.home = home or self  # caches keyed by store (computed scopes) are the home store's
+        self.home = home or self  # what the hub keeps in memory (see kept) is the home store's
         if home is None:
             config.blobs.mkdir(parents=True, exist_ok=True)
             self.replica = db.open_replica(config.database, config.node, REGISTRY,
@@ -68,6 +70,19 @@ class HubStore:
         self._open_writes = 0  # units of work open now, in any thread (see give_way)
         self._queued_writes = 0  # threads waiting to open one (see let_queued_writes_in)
         self._queue_lock = threading.Lock()
+        self._kept: dict[type, Any] = {}
+        self._kept_lock = threading.Lock()
+
+    def kept(self, kind: type[_Kept]) -> _Kept:
+        """This hub's one ``kind()``, made on first use: what a hub keeps in memory beside its
+        database (computed scopes, history replays, feedback settings) belongs to that hub — a
+        process may run several (tests, the simulation) — and its planning views share it."""
+        home = self.home
+        with home._kept_lock:
+            found = home._kept.get(kind)
+            if found is None:
+                found = home._kept[kind] = kind()
+            return found
 
     def now_ms(self) -> int:
         return self.config.clock()

@@ -18,7 +18,6 @@ lost history reply comes with the very cursor that was offered.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -331,7 +330,7 @@ def _send_history(store: HubStore, device: Device, cursor: int, limit: int, held
         sent.extend(page)
     finished = len(sent) == len(wanted)
     if finished and not fresh:
-        _replays_of(store).take(device.node)  # the sequence is over: nothing more to replay
+        store.kept(_Replays).take(device.node)  # the sequence is over: nothing more to replay
     if finished:
         # Jobs that are leaving stay writable until the reply that says so has been received.
         offered = Scope(held.entities | scope.entities, held.types | scope.types, held.jobs | scope.jobs,
@@ -379,23 +378,13 @@ class _Replays:
                 self._by_node.popitem(last=False)
 
 
-_replays: weakref.WeakKeyDictionary[HubStore, _Replays] = weakref.WeakKeyDictionary()
-
-
-def _replays_of(store: HubStore) -> _Replays:
-    replays = _replays.get(store.home)  # a planning view shares its store's
-    if replays is None:
-        replays = _replays.setdefault(store.home, _Replays())
-    return replays
-
-
 def _ops_past(store: HubStore, node: str, cursor: int,
               keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[Op]]:
     """The ops of these entities the log holds past ``cursor``, by entity, in log order (those of
     more entities may be there too: a page asks for the rest of its sequence's entities)."""
     replica = store.replica
     end = replica.log_end()
-    replays = _replays_of(store)
+    replays = store.kept(_Replays)
     replay = replays.take(node)
     # The log only grows (seq order is commit order), so what was read up to read_to stands;
     # a log that ends before it was restored from a backup meanwhile.

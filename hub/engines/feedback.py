@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from flask import Blueprint, g
 from marshmallow import Schema, fields, validate
@@ -49,10 +48,6 @@ class Settings:
     sender: SurveySender = field(default_factory=Outbox)
 
 
-# Per store, so that two hubs in one process (tests, the demo) keep their own outboxes.
-_SETTINGS: WeakKeyDictionary[HubStore, Settings] = WeakKeyDictionary()
-
-
 def configure(store: HubStore, *, config: FeedbackConfig | None = None,
               sender: SurveySender | None = None) -> Settings:
     """Set this hub's feedback settings or sender (what is not given stays as it was)."""
@@ -66,10 +61,7 @@ def configure(store: HubStore, *, config: FeedbackConfig | None = None,
 
 def settings(store: HubStore) -> Settings:
     """This hub's feedback settings: the defaults and an in-memory :class:`Outbox` until configured."""
-    found = _SETTINGS.get(store.home)
-    if found is None:
-        found = _SETTINGS[store.home] = Settings()
-    return found
+    return store.kept(Settings)  # per hub: two in one process (tests, the demo) keep their own outboxes
 
 
 class FeedbackEngine:

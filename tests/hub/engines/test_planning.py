@@ -301,3 +301,18 @@ def test_views_and_their_store_decode_each_chunk_of_the_log_once_between_them(st
         assert second.replica.ops_since(0, 100)[0] == ops
     assert store.replica.ops_since(0, 100)[0] == ops
     assert len(decoded) == once
+
+
+def test_a_planning_view_keeps_what_its_hub_keeps_and_another_hub_its_own(store, tmp_path):
+    class Remembered(list):
+        """Something a hub keeps in memory beside its database (a cache, its settings)."""
+
+    store.kept(Remembered).append("scope of tech-1")
+    with store.planning() as view:
+        assert view is not store
+        assert view.kept(Remembered) is store.kept(Remembered) == ["scope of tech-1"]
+    other = HubStore(HubConfig(database=tmp_path / "other.db", clock=lambda: NOW_MS))
+    try:
+        assert other.kept(Remembered) == []
+    finally:
+        other.close()
