@@ -1,6 +1,6 @@
 """Benchmarks of FieldSync, one subcommand each. Figures go to stdout as JSON lines; progress goes to stderr.
 
-    python scripts/bench.py sync [--ops 200000] [--batch 1000] [--seed 1] [--repeat 1] [--profile N]
+    python scripts/bench.py sync [--ops 200000] [--batch 1000] [--seed 1] [--repeat 1] [--profile N] [--steps]
 
 ``sync``: how fast a hub replica (``SqliteReplica``) ingests a realistic field-service op stream
 (see ``scripts/workload.py``), against the physical limit of the same machine — a bare SQLite table
@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -174,6 +175,10 @@ def configure_sync(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="after the timed runs, profile one more ingest and print the top N functions "
                              "by cumulative and by own time to stderr (default: off)")
+    parser.add_argument("--steps", action="store_true",
+                        help="after the timed runs, print where an ingest's time goes (commits, loads, saves, "
+                             "merge), the WAL frames a commit writes on each side, and how far back in the "
+                             "workload the jobs a batch touches lie")
 
 
 def bench_sync(args: argparse.Namespace) -> int:
@@ -214,6 +219,11 @@ def bench_sync(args: argparse.Namespace) -> int:
                     (folder / (name + suffix)).unlink(missing_ok=True)
         if args.profile > 0:
             profile_ingest(Path(tmp) / "profiled.db", ops, args.batch, now_ms, args.profile)
+        if args.steps:
+            emit({"bench": "sync", "steps": True, "ops": len(ops), "batch": args.batch,
+                  **step_times(Path(tmp) / "steps.db", ops, args.batch, now_ms),
+                  "wal_frames_per_commit": wal_frames(Path(tmp), ops, rows, args.batch, now_ms),
+                  "jobs_touched_per_batch": touched_jobs(ops, args.batch)})
 
     median_ops = statistics.median(r["ops_per_s"] for r in runs)
     median_raw = statistics.median(r["raw_rows_per_s"] for r in runs)
@@ -237,6 +247,92 @@ def profile_ingest(path: Path, ops: Sequence[Op], batch: int, now_ms: int, top: 
     run = ingest_replica(path, ops, batch, now_ms, profiler)
     progress(f"sync: profiled ingest took {run.seconds:.1f} s")
     print_profile(profiler, top, "the replica's ingest")
+
+
+def step_times(path: Path, ops: Sequence[Op], batch: int, now_ms: int) -> dict[str, Any]:
+    """One more ingest, not counted in the ratio, timed per step of the store. ``merge`` is what
+    is left: routing, checks, grouping and the kinds' merges (``sync.replica._merge``)."""
+    progress("sync: one more ingest, timed per step")
+    replica = SqliteReplica.open(path, "hub", REGISTRY)
+    spent: Counter[str] = Counter()
+
+    def timed(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return method(*args)
+            finally:
+                spent[name] += time.perf_counter() - started
+        return run
+
+    # Set on the instance, they stand in for the class's methods in the store's own calls too.
+    for name in ("held", "load", "save", "_executemany"):
+        setattr(replica, name, timed(name, getattr(replica, name)))
+    execute = replica._execute
+
+    def execute_timed(sql: str, params: Sequence[Any] = ()) -> Any:
+        return timed("commit", execute)(sql, params) if sql == "COMMIT" else execute(sql, params)
+
+    replica._execute = execute_timed
+    try:
+        started = time.perf_counter()
+        for chunk in batches(ops, batch):
+            replica.ingest(chunk, now_ms)
+        total = time.perf_counter() - started
+    finally:
+        replica.close()
+    merge = total - spent["commit"] - spent["held"] - spent["load"] - spent["save"]
+    return {"seconds": round(total, 3), "step_seconds": {
+        "commit": round(spent["commit"], 3), "load": round(spent["load"], 3),
+        "save_statements": round(spent["_executemany"], 3),
+        "save_encoding": round(spent["save"] - spent["_executemany"], 3),
+        "held": round(spent["held"], 3), "merge": round(merge, 3)}}
+
+
+def wal_frames(folder: Path, ops: Sequence[Op], rows: Sequence[tuple[Any, ...]], batch: int,
+               now_ms: int) -> dict[str, float]:
+    """Both sides once more with WAL checkpoints off: the frames (pages) each commit appended to
+    the WAL, on average. A commit's cost grows with them."""
+    progress("sync: both sides once more, counting the WAL frames of each commit")
+    replica = SqliteReplica.open(folder / "frames.db", "hub", REGISTRY)
+    raw = sqlite3.connect(str(folder / "frames-raw.db"), isolation_level=None)
+    try:
+        replica.conn.execute("PRAGMA wal_autocheckpoint=0")
+        for pragma in RAW_PRAGMAS:
+            raw.execute(pragma)
+        raw.execute("PRAGMA wal_autocheckpoint=0")
+        raw.execute(RAW_DDL)
+        chunks = batches(ops, batch)
+        for chunk, raw_chunk in zip(chunks, batches(rows, batch), strict=True):
+            replica.ingest(chunk, now_ms)
+            raw.execute("BEGIN IMMEDIATE")
+            raw.executemany(RAW_INSERT, raw_chunk)
+            raw.execute("COMMIT")
+        page = replica.conn.execute("PRAGMA page_size").fetchone()[0]
+        # A WAL file: a 32-byte header, then per frame a 24-byte header and one page.
+        frames = {name: ((folder / f"{name}-wal").stat().st_size - 32) / (page + 24) / len(chunks)
+                  for name in ("frames.db", "frames-raw.db")}
+    finally:
+        replica.close()
+        raw.close()
+    return {"replica": round(frames["frames.db"], 1), "raw": round(frames["frames-raw.db"], 1)}
+
+
+def touched_jobs(ops: Sequence[Op], batch: int) -> dict[str, int]:
+    """Per batch, the jobs it touches that earlier batches created (each a page of the registers
+    table to rewrite), and how many jobs were created after them: how scattered the writes are."""
+    created: dict[str, int] = {}
+    per_batch: list[int] = []
+    ages: list[int] = []
+    for chunk in batches(ops, batch):
+        before = len(created)
+        old = {op.eid for op in chunk if op.entity == "job" and op.eid in created}
+        per_batch.append(len(old))
+        ages.extend(before - created[eid] for eid in old)
+        for op in chunk:
+            if op.entity == "job":
+                created.setdefault(op.eid, len(created))
+    return {"median": round(statistics.median(per_batch)), "median_age_in_jobs": round(statistics.median(ages or [0]))}
 
 
 # -- the command line -----------------------------------------------------------------------------------
