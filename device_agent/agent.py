@@ -16,7 +16,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,10 @@ class SyncSummary:
     left_scope: list[list[str]] = field(default_factory=list)
     clock_offset_ms: int = 0
     retries: int = 0
+    # Set when the hub says this device now serves another technician or van (admin rescope).
+    moved_to: dict[str, str | None] | None = None
+    # Photos marked sent that the hub was asked about again: it had lost work of this device.
+    blobs_rechecked: int = 0
 
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -266,10 +270,33 @@ class Agent:
         offset = int(reply["hub_now_ms"]) - (sent + received) // 2
         self._clock_measured(int(reply["hub_now_ms"]), offset, before)
         summary.clock_offset_ms = offset
+        self._follow_rescope(reply, summary)
+        acknowledged = self._state("hub_has", None)
+        if acknowledged is not None and int(reply["hub_has"]) < int(acknowledged):
+            # The hub holds less of this device's work than it once acknowledged: it was restored
+            # from a backup. This device pushes that work again; the photos the hub verified since
+            # may be gone with it, so each is asked about again (one that is there costs a GET).
+            summary.blobs_rechecked = self._recheck_blobs()
         self._set_state("hub_has", int(reply["hub_has"]))
         if "quarantined" in reply:  # a hub that predates it does not say
             self._mirror_rejections(reply["quarantined"], reply.get("quarantined_through"))
         return int(reply["hub_has"])
+
+    def _follow_rescope(self, reply: dict[str, Any], summary: SyncSummary) -> None:
+        """Take on the technician or van the hub now has this device serve (``fieldsync-hub admin
+        rescope``): its jobs and the checks on what may be recorded follow the hub's word."""
+        serves = {"technician_id": reply.get("technician_id"), "van_id": reply.get("van_id")}
+        if "technician_id" not in reply or serves == {"technician_id": self.config.technician_id,
+                                                      "van_id": self.config.van_id}:
+            return
+        self.config = replace(self.config, **serves)
+        self.config.write(self.home)
+        summary.moved_to = serves
+
+    def _recheck_blobs(self) -> int:
+        with self.replica.transaction():
+            return self.replica.conn.execute(
+                "UPDATE blob_queue SET uploaded_at = NULL WHERE uploaded_at IS NOT NULL").rowcount
 
     def _push(self, hub_has: int, summary: SyncSummary, progress: Progress | None) -> int:
         mine = self.config.node
@@ -296,7 +323,7 @@ class Agent:
             "SELECT sha256, size FROM blob_queue WHERE uploaded_at IS NULL ORDER BY added_at").fetchall()
         for index, (digest, size) in enumerate(queue, 1):
             try:
-                self._upload_blob(summary, digest, size)
+                sent = self._upload_blob(summary, digest, size)
             except HubRefused as exc:
                 # One bad blob must not hold back the others, nor the pull that follows.
                 summary.blob_errors.append({"sha256": digest, "error": str(exc)})
@@ -304,13 +331,16 @@ class Agent:
             with self.replica.transaction():
                 self.replica.conn.execute("UPDATE blob_queue SET uploaded_at = ? WHERE sha256 = ?",
                                           (self.device_time(), digest))
-            summary.blobs_uploaded += 1
+            summary.blobs_uploaded += sent
             if progress:
                 progress("blobs", index, len(queue))
 
-    def _upload_blob(self, summary: SyncSummary, digest: str, size: int) -> None:
-        """Send the bytes the hub does not have yet, a chunk at a time, from where it stopped."""
+    def _upload_blob(self, summary: SyncSummary, digest: str, size: int) -> bool:
+        """Send the bytes the hub does not have yet, a chunk at a time, from where it stopped;
+        whether it lacked any."""
         offset = self._hub_blob_offset(summary, digest, size)
+        if offset >= size:
+            return False
         with open(self.blob_path(digest), "rb") as handle:
             while offset < size:
                 handle.seek(offset)
@@ -329,6 +359,7 @@ class Agent:
                     offset = resumed
                     continue
                 offset = size if reply["status"] == "verified" else int(reply["received"])
+        return True
 
     def _hub_blob_offset(self, summary: SyncSummary, digest: str, size: int) -> int:
         try:

@@ -94,6 +94,13 @@ def sync(ctx: click.Context) -> None:
         lines.append(f"  photo {error['sha256'][:12]} not uploaded: {error['error']}")
     for entity, eid in summary.left_scope:
         lines.append(f"  {entity} {eid} is no longer yours (reassigned)")
+    if summary.moved_to:
+        serves = summary.moved_to
+        whom = f"technician {serves['technician_id']}" if serves["technician_id"] else f"van {serves['van_id']}"
+        lines.append(f"  the hub moved this device: it now serves {whom}, whose jobs are listed under 'jobs'")
+    if summary.blobs_rechecked:
+        lines.append(f"  the hub was restored from a backup: {summary.blobs_rechecked} photo(s) sent before "
+                     "were checked again, and sent again where it had lost them")
     lines.append(f"still waiting: {status['pending_ops']} op(s), {status['pending_blobs']} photo(s)")
     emit(ctx, {"summary": summary.__dict__, "status": status}, "\n".join(lines))
 
