@@ -13,7 +13,7 @@ import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,9 @@ LAG_CAP = 10_000
 SCAN_CAP = 200_000
 WINDOW = 2_000
 EXPORT_FORMAT = "fieldsync.job-export/1"
-RESTORE_NOTE = ("devices that synced after this backup push their own work again at their next sync; "
-                "changes written at the hub after it (office edits, engine output) are gone")
+RESTORE_NOTE = ("devices that synced after this backup push their own work again at their next sync, photos "
+                "included; changes written at the hub after it (office edits, engine output, users and devices "
+                "added) are gone, but devices revoked since stay revoked")
 DEVICE_FIELDS = ("node", "name", "kind", "technician_id", "van_id", "created_at", "revoked_at", "last_seen_at",
                  "last_sync_at", "clock_offset_ms", "skewed", "agent_version", "pushed", "pulled", "rejected")
 
@@ -329,6 +330,8 @@ def restore(source: Path, database: Path | str, blobs: Path, *, force: bool = Fa
         src.close()
         copy.close()
     summary = _check_copy(incoming)
+    revoked = _revocations(database) if database.exists() else {}
+    summary["revocations_kept"] = _revoke(incoming, revoked)
     try:
         kept = _set_aside(database, now or datetime.now(UTC)) if database.exists() else None
     except ApiError:
@@ -369,6 +372,32 @@ def _check_copy(path: Path) -> dict[str, Any]:
     except ApiError:
         _remove(path)
         raise
+
+
+def _revocations(database: Path) -> dict[str, str]:
+    """The devices revoked in the database a restore replaces, with when. A lost tablet cut off
+    after the backup was made must not get its access back with the backup: those revocations
+    are carried over. A database too damaged to read them from has none to give."""
+    try:
+        conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
+        try:
+            return dict(conn.execute("SELECT node, revoked_at FROM devices WHERE revoked_at IS NOT NULL"))
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return {}
+
+
+def _revoke(path: Path, revoked: Mapping[str, str]) -> list[str]:
+    """Revoke in the database at ``path`` those of ``revoked`` it holds as not revoked; their nodes."""
+    conn = sqlite3.connect(str(path))
+    try:
+        with conn:
+            carried = [node for node, at in sorted(revoked.items()) if conn.execute(
+                "UPDATE devices SET revoked_at = ? WHERE node = ? AND revoked_at IS NULL", (at, node)).rowcount]
+    finally:
+        conn.close()
+    return carried
 
 
 def _set_aside(database: Path, now: datetime) -> str:

@@ -371,6 +371,8 @@ def restore(ctx: click.Context, file: Path, force: bool, as_json: bool) -> None:
     config = _config(ctx)
     report = admin_lib.restore(file, config.database, config.blobs, force=force)
     kept = f"\nprevious database kept as {report['kept']}" if report["kept"] else ""
+    if report["revocations_kept"]:
+        kept += f"\nstill revoked (revoked after the backup): {', '.join(report['revocations_kept'])}"
     emit(report, as_json, f"restored {file} into {config.database}: {report['ops']} ops, integrity "
                           f"{report['integrity']}{kept}\n" + _blob_lines(report["blobs"]) +
                           f"\nnote: {report['note']}\nstart the hub again: fieldsync-hub serve")

@@ -39,6 +39,8 @@ SQLITE_ONLY: dict[str, str] = {
         "SQLite's online backup API",
     "tests/hub/test_admin.py::test_backup_then_restore_brings_the_hub_back_with_its_blobs": "SQLite's backup file",
     "tests/hub/test_admin.py::test_restore_refuses_a_running_hub_and_keeps_the_replaced_file": "SQLite's backup file",
+    "tests/hub/test_admin.py::test_a_restore_never_gives_a_device_revoked_after_the_backup_its_access_back":
+        "SQLite's backup file",
     "tests/hub/test_admin.py::test_a_mistyped_database_path_is_not_turned_into_an_empty_hub":
         "a path that names no SQLite file",
 }

@@ -380,3 +380,20 @@ def test_backup_and_restore_of_a_postgresql_hub_point_to_its_own_tools(backend, 
         assert result.exit_code == 1 and "runs on PostgreSQL" in result.output and "pg_dump" in result.output, args
     assert not (tmp_path / "hub.bak").exists()
     assert seeded.replica.entity("job", "job-1")  # nothing was harmed
+
+
+def test_a_restore_never_gives_a_device_revoked_after_the_backup_its_access_back(client, seeded, device, tmp_path):
+    dev, token = device
+    backup_file = tmp_path / "hub.bak"
+    admin.backup(seeded.config.database, seeded.config.blobs, backup_file)
+    assert cli(seeded, "revoke", dev.node).exit_code == 0  # the tablet is lost after the backup
+    seeded.close()
+
+    result = cli(seeded, "restore", str(backup_file), "--force")
+    assert result.exit_code == 0, result.output
+    assert f"still revoked (revoked after the backup): {dev.node}" in result.stdout
+    reopened = HubStore(seeded.config)
+    try:
+        assert auth.get_device(reopened, dev.node).revoked_at
+    finally:
+        reopened.close()
