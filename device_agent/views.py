@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from schema.sla_defaults import DEFAULT_TABLE, TABLES
+from schema.business import SLA_CLOCKS
+from schema.common import PRIORITIES
+from schema.sla_terms import build, clocks_of
 
 from .agent import Agent
 
@@ -48,15 +50,42 @@ def records_of(agent: Agent, job_id: str) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+def _record(agent: Agent, entity: str, eid: Any) -> dict[str, Any]:
+    """A record of the local replica; empty when not here or deleted."""
+    found = agent.replica.entity(entity, eid) if isinstance(eid, str) and eid else {}
+    return {} if not found or found.get("_deleted") else found
+
+
 def sla_targets(agent: Agent, ticket: dict[str, Any]) -> dict[str, Any]:
-    """The ticket's targets: its contract's SLA policy, else the default table of the seeds."""
-    priority = ticket.get("priority") or "Medium"
-    contract = agent.replica.entity("contract", ticket["contract_id"]) if ticket.get("contract_id") else {}
-    policy = agent.replica.entity("sla_policy", contract["sla_policy_id"]) if contract.get("sla_policy_id") else {}
-    if policy.get("targets"):
-        return {"source": f"policy {policy.get('name', contract['sla_policy_id'])}", "priority": priority,
-                **policy["targets"].get(priority, {})}
-    return {"source": f"default ({DEFAULT_TABLE})", "priority": priority, **TABLES[DEFAULT_TABLE][priority]}
+    """The SLA the ticket is held to, by the hub's own rule (:func:`schema.sla_terms.build`: the
+    seed table or the one the contract's overrides name, then the contract's SLA policy, then its
+    overrides) applied to the contract and policy in the local replica. ``targets`` gives minutes
+    per clock at the ticket's priority; None is no commitment on that clock."""
+    given = ticket.get("priority")
+    priority = given if isinstance(given, str) and given in PRIORITIES else "Medium"
+    contract = _record(agent, "contract", ticket.get("contract_id"))
+    policy = _record(agent, "sla_policy", contract.get("sla_policy_id"))
+    terms = build(policy or None, contract.get("sla_overrides"), contract.get("sla_policy_id"))
+    running = clocks_of(terms, priority)  # the clocks the hub runs for this ticket
+    found: dict[str, Any] = {
+        "source": terms.source, "policy_name": policy.get("name"), "priority": priority,
+        "calendar": terms.calendar.spec, "targets": {clock: running.get(clock) for clock in SLA_CLOCKS},
+    }
+    if terms.problems:
+        found["problems"] = list(terms.problems)
+    return found
+
+
+CLOCK_WORDS = {"response": "respond", "onsite": "on site", "resolution": "resolve"}
+
+
+def sla_summary(sla: dict[str, Any]) -> str:
+    """One line of :func:`sla_targets` for the job card: where the terms come from, the calendar
+    the minutes count in and each clock's target at the ticket's priority."""
+    source = f"policy {sla['policy_name']}, {sla['source']}" if sla.get("policy_name") else sla["source"]
+    clocks = [f"{CLOCK_WORDS.get(clock, clock)} " + (f"{minutes} min" if minutes else "— no commitment")
+              for clock, minutes in sla["targets"].items()]
+    return f"SLA for {sla['priority']} ({source}; calendar {sla['calendar']}): {', '.join(clocks)}"
 
 
 def job_card(agent: Agent, job_id: str) -> dict[str, Any]:

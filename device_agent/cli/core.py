@@ -152,8 +152,8 @@ def show(ctx: click.Context, job_id: str) -> None:
         f"work: {card['work_order'].get('scope', '-')}",
     ]
     if sla:
-        lines.append(f"SLA ({sla['source']}): respond {sla.get('response_min')} min, on site "
-                     f"{sla.get('onsite_min')} min, resolve {sla.get('resolution_min')} min")
+        lines.append(views.sla_summary(sla))
+        lines += [f"  SLA note: {problem}" for problem in sla.get("problems", [])]
     if asset:
         lines.append(f"asset: {asset.get('product', '-')} serial {asset.get('serial', '-')}; "
                      f"{len(asset['history'])} earlier job(s)")
