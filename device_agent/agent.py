@@ -321,28 +321,36 @@ class Agent:
     def _upload_blobs(self, summary: SyncSummary, progress: Progress | None) -> None:
         queue = self.replica.conn.execute(
             "SELECT sha256, size FROM blob_queue WHERE uploaded_at IS NULL ORDER BY added_at").fetchall()
-        for index, (digest, size) in enumerate(queue, 1):
+        total = sum(size for _, size in queue)
+        done = 0
+        for digest, size in queue:
+            # In bytes, chunk by chunk: one photo or video may take minutes on a slow link.
+            def uploading(offset: int, before: int = done) -> None:
+                if progress:
+                    progress("blobs", before + offset, total)
             try:
-                sent = self._upload_blob(summary, digest, size)
+                sent = self._upload_blob(summary, digest, size, uploading)
             except HubRefused as exc:
                 # One bad blob must not hold back the others, nor the pull that follows.
                 summary.blob_errors.append({"sha256": digest, "error": str(exc)})
-                continue
-            with self.replica.transaction():
-                self.replica.conn.execute("UPDATE blob_queue SET uploaded_at = ? WHERE sha256 = ?",
-                                          (self.device_time(), digest))
-            summary.blobs_uploaded += sent
-            if progress:
-                progress("blobs", index, len(queue))
+            else:
+                with self.replica.transaction():
+                    self.replica.conn.execute("UPDATE blob_queue SET uploaded_at = ? WHERE sha256 = ?",
+                                              (self.device_time(), digest))
+                summary.blobs_uploaded += sent
+            uploading(size)
+            done += size
 
-    def _upload_blob(self, summary: SyncSummary, digest: str, size: int) -> bool:
+    def _upload_blob(self, summary: SyncSummary, digest: str, size: int,
+                     uploading: Callable[[int], None] = lambda offset: None) -> bool:
         """Send the bytes the hub does not have yet, a chunk at a time, from where it stopped;
-        whether it lacked any."""
+        whether it lacked any. ``uploading`` is told how far the hub has it after each chunk."""
         offset = self._hub_blob_offset(summary, digest, size)
         if offset >= size:
             return False
         with open(self.blob_path(digest), "rb") as handle:
             while offset < size:
+                uploading(offset)
                 handle.seek(offset)
                 chunk = handle.read(BLOB_CHUNK)
                 try:

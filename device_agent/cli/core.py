@@ -76,7 +76,8 @@ def sync(ctx: click.Context) -> None:
         bar = bars.get(phase)
         if bar is None:
             bar = bars[phase] = click.progressbar(length=max(total, done, 1), label=f"{phase:>6}", file=sys.stderr)
-        bar.length = max(bar.length, total, done)
+        # A total is an estimate (a pull knows its size only at its last page): it may shrink.
+        bar.length = max(total, done, 1)
         bar.update(done - bar.pos)
 
     try:
@@ -92,8 +93,12 @@ def sync(ctx: click.Context) -> None:
                      f"{refusal['reason']} (kept at the hub for review)")
     for error in summary.blob_errors:
         lines.append(f"  photo {error['sha256'][:12]} not uploaded: {error['error']}")
-    for entity, eid in summary.left_scope:
-        lines.append(f"  {entity} {eid} is no longer yours (reassigned)")
+    jobs_gone = [eid for entity, eid in summary.left_scope if entity == "job"]
+    for job in jobs_gone:
+        lines.append(f"  job {job} is no longer yours (reassigned): it left this device; "
+                     "what you recorded on it went to the hub")
+    if len(summary.left_scope) > len(jobs_gone):
+        lines.append(f"  {len(summary.left_scope) - len(jobs_gone)} record(s) of work no longer yours left this device")
     if summary.moved_to:
         serves = summary.moved_to
         whom = f"technician {serves['technician_id']}" if serves["technician_id"] else f"van {serves['van_id']}"

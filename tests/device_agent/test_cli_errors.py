@@ -1,0 +1,62 @@
+"""Every command's failure reads the same to a script: with ``--json``, the one error shape on
+stdout (``{"ok": false, "error", "errors", "hint", "status"}``) and a non-zero exit — not text on
+stderr for some commands and JSON for others. Sync says, in words, what left the device."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hub.app import store_of
+from sync.ops import SET
+
+from .test_cli import UNREACHABLE, Tablet
+
+
+@pytest.fixture
+def enrolled(hub, code, tmp_path):
+    device = Tablet(tmp_path / "tablet")
+    device.run("enrol", "--code", code(), "--hub", hub.url)
+    return device
+
+
+def failure(result):
+    assert result.exit_code == 1, result.output
+    error = json.loads(result.stdout)
+    assert error["ok"] is False and error["status"] == 1 and error["error"] and "errors" in error
+    return error
+
+
+def test_a_home_with_no_enrolled_agent_fails_in_json_for_every_command(tmp_path):
+    tablet = Tablet(tmp_path / "nobody")
+    for command in (["status"], ["jobs"], ["show", "job-1"], ["sync"]):
+        error = failure(tablet.run("--json", *command, ok=False))
+        assert "no enrolled agent" in error["error"] and "enrol" in error["hint"]
+
+
+def test_an_unknown_job_an_unreachable_hub_and_a_second_enrolment_fail_in_json(enrolled, code):
+    assert "job-404" in failure(enrolled.run("--json", "show", "job-404", ok=False))["error"]
+    enrolled.set_hub(UNREACHABLE)
+    error = failure(enrolled.run("--json", "sync", ok=False))
+    assert "cannot reach the hub" in error["error"] and error["hint"]
+    error = failure(enrolled.run("--json", "enrol", "--code", code(), "--hub", UNREACHABLE, ok=False))
+    assert "already holds an enrolled agent" in error["error"]
+
+
+def test_without_json_a_failure_is_a_message_and_what_to_do_next(tmp_path):
+    result = Tablet(tmp_path / "nobody").run("status", ok=False)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "no enrolled agent" in result.stderr and "next: run 'fieldsync-agent enrol" in result.stderr
+
+
+def test_a_reassigned_job_is_named_and_its_records_are_counted(hub, enrolled, tmp_path):
+    photo = tmp_path / "IMG_0142.jpg"
+    photo.write_bytes(b"\xff\xd8\xff" + b"pixels" * 500)
+    enrolled.run("sync")
+    enrolled.run("photo", "job-1", str(photo))
+    enrolled.run("sync")
+    store_of(hub.app).write([("job", "job-1", SET, "technician_id", "tech-9")])  # dispatch moved it
+    out = enrolled.run("sync").stdout
+    assert "job job-1 is no longer yours (reassigned)" in out
+    assert "record(s) of work no longer yours left this device" in out and "attachment" not in out
