@@ -103,6 +103,9 @@ class SyncSummary:
     moved_to: dict[str, str | None] | None = None
     # Photos marked sent that the hub was asked about again: it had lost work of this device.
     blobs_rechecked: int = 0
+    # Conflicts this sync brought: work here or at the hub that the merge kept but did not apply
+    # (a job completed offline that the office had cancelled), each with both values and why.
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
 
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -244,10 +247,12 @@ class Agent:
         backoff while the hub is unreachable; whatever was acknowledged stays acknowledged, and a
         sync cut short resumes where it stopped."""
         summary = SyncSummary()
+        known = self._conflict_ids()
         hub_has = self._hello(summary)
         hub_has = self._push(hub_has, summary, progress)
         self._upload_blobs(summary, progress)
         self._pull(summary, progress)
+        summary.conflicts = self._conflicts_since(known)
         self._set_state("last_sync_at", self.device_time())
         self._set_state("hub_has", hub_has)
         return summary
@@ -493,6 +498,20 @@ class Agent:
             "conflicts": len(self.replica.conflicts()),
             "refused_by_hub": rejections,
         }
+
+    def _conflict_ids(self) -> set[tuple[str, int]]:
+        return set(self.replica.conn.execute("SELECT op_node, op_counter FROM conflicts").fetchall())
+
+    def _conflicts_since(self, known: set[tuple[str, int]]) -> list[dict[str, Any]]:
+        """The conflicts kept here now whose losing op is not among ``known``."""
+        new = self._conflict_ids() - known
+        entities = sorted(set(self.replica.conn.execute(
+            "SELECT entity, eid FROM conflicts WHERE " + " OR ".join(["(op_node = ? AND op_counter = ?)"] * len(new)),
+            [part for op_id in sorted(new) for part in op_id]).fetchall())) if new else []
+        wanted = {f"{node}:{counter}" for node, counter in new}
+        return [{"entity": entity, "eid": eid, **conflict}
+                for entity, eid in entities for conflict in self.replica.conflicts(entity, eid)
+                if conflict["op"] in wanted]
 
     def has_left(self, entity: str, eid: str) -> bool:
         """Whether the hub said this entity left the device's scope (reassigned away)."""

@@ -128,3 +128,14 @@ def asset_history(agent: Agent, asset_id: str | None, except_job: str) -> list[d
         history.append({"job": job_id, "status": job.get("status"), "title": ticket.get("title"),
                         "notes": job.get("completion_notes"), "parts": [(p["sku"], p["qty"]) for p in parts]})
     return history
+
+
+def conflict_line(conflict: dict[str, Any]) -> str:
+    """A conflict kept, as a technician reads it: what was not applied, what stands, and why."""
+    field = conflict["field"] or "record"
+    if conflict.get("winner") is None:
+        # A status move the job's state machine could not take, or a record kept apart.
+        return (f"{field}: {conflict['value']!r} (by {conflict['op']}) was kept but not applied — "
+                f"{conflict['detail']}")
+    return (f"{field}: {conflict['value']!r} (by {conflict['op']}) and {conflict['winner_value']!r} "
+            f"(by {conflict['winner']}, which stands) — {conflict['detail']}")

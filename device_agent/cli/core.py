@@ -99,6 +99,8 @@ def sync(ctx: click.Context) -> None:
                      "what you recorded on it went to the hub")
     if len(summary.left_scope) > len(jobs_gone):
         lines.append(f"  {len(summary.left_scope) - len(jobs_gone)} record(s) of work no longer yours left this device")
+    for conflict in summary.conflicts:
+        lines.append(f"  conflict on {conflict['entity']} {conflict['eid']}: {views.conflict_line(conflict)}")
     if summary.moved_to:
         serves = summary.moved_to
         whom = f"technician {serves['technician_id']}" if serves["technician_id"] else f"van {serves['van_id']}"
@@ -169,6 +171,5 @@ def show(ctx: click.Context, job_id: str) -> None:
         live = [r for r in records if not r["voided"]]
         if live:
             lines.append(f"{kind}: {len(live)}")
-    for conflict in card["conflicts"]:
-        lines.append(f"conflict kept: {conflict['field']} {conflict['value']!r} vs {conflict['winner_value']!r}")
+    lines += [f"conflict kept: {views.conflict_line(conflict)}" for conflict in card["conflicts"]]
     emit(ctx, card, "\n".join(lines))

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from hub.app import store_of
-from sync.ops import SET
+from sync.ops import MOVE, SET
 
 from .test_cli import UNREACHABLE, Tablet
 
@@ -60,3 +60,18 @@ def test_a_reassigned_job_is_named_and_its_records_are_counted(hub, enrolled, tm
     out = enrolled.run("sync").stdout
     assert "job job-1 is no longer yours (reassigned)" in out
     assert "record(s) of work no longer yours left this device" in out and "attachment" not in out
+
+
+def test_work_the_office_overruled_is_reported_by_sync_and_shown_with_why(hub, enrolled):
+    enrolled.run("sync")
+    hub_url = enrolled.set_hub(UNREACHABLE)
+    store_of(hub.app).write([("job", "job-1", MOVE, "status", "cancelled")])  # the customer called it off
+    enrolled.run("accept", "job-1")  # offline: the tablet does not know yet
+    enrolled.run("depart", "job-1")
+    enrolled.set_hub(hub_url)
+    out = enrolled.run("sync").stdout
+    assert "conflict on job job-1: status: 'accepted'" in out
+    assert "was kept but not applied — cannot move from cancelled to accepted" in out
+    card = enrolled.run("show", "job-1").stdout
+    assert "conflict kept: status: 'en_route'" in card and "cannot move from cancelled" in card
+    assert enrolled.json("sync")["summary"]["conflicts"] == []  # reported once, by the sync that brought it
