@@ -6,6 +6,7 @@ from typing import Any
 
 from schema.business import SLA_CLOCKS
 from schema.common import PRIORITIES
+from schema.machines import JOB
 from schema.sla_terms import build, clocks_of
 
 from .agent import Agent
@@ -112,22 +113,33 @@ def job_card(agent: Agent, job_id: str) -> dict[str, Any]:
     }
 
 
+# Visits that happened: the equipment's service history is what was found and done on them.
+_VISITED = {"completed", "problem"}
+
+
 def asset_history(agent: Agent, asset_id: str | None, except_job: str) -> list[dict[str, Any]]:
+    """The asset's other jobs: its service history first (visits that happened, latest first),
+    then those still open on it (a colleague due on the same equipment), marked ``open``."""
     if not asset_id:
         return []
     replica = agent.replica
-    history = []
+    visited, still_open = [], []
     for job_id in replica.entity_ids("job"):
         if job_id == except_job:
             continue
         job = replica.entity("job", job_id)
         ticket = replica.entity("ticket", job.get("ticket_id", "")) if job.get("ticket_id") else {}
-        if ticket.get("asset_id") != asset_id:
+        if ticket.get("asset_id") != asset_id or job.get("status") == "cancelled":
             continue
-        parts = [r for r in records_of(agent, job_id)["part_usage"] if not r["voided"]]
-        history.append({"job": job_id, "status": job.get("status"), "title": ticket.get("title"),
-                        "notes": job.get("completion_notes"), "parts": [(p["sku"], p["qty"]) for p in parts]})
-    return history
+        parts = [{"sku": r["sku"], "qty": r["qty"]}
+                 for r in records_of(agent, job_id)["part_usage"] if not r["voided"]]
+        status = job.get("status") or JOB.initial  # a job nobody has moved yet
+        entry = {"job": job_id, "status": status, "title": ticket.get("title"),
+                 "opened_at": ticket.get("opened_at"), "notes": job.get("completion_notes"), "parts": parts,
+                 "open": status not in _VISITED}
+        (still_open if entry["open"] else visited).append(entry)
+    visited.sort(key=lambda entry: entry["opened_at"] or "", reverse=True)
+    return visited + still_open
 
 
 def conflict_line(conflict: dict[str, Any]) -> str:

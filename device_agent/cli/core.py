@@ -162,9 +162,13 @@ def show(ctx: click.Context, job_id: str) -> None:
         lines.append(views.sla_summary(sla))
         lines += [f"  SLA note: {problem}" for problem in sla.get("problems", [])]
     if asset:
+        visited = [h for h in asset["history"] if not h["open"]]
         lines.append(f"asset: {asset.get('product', '-')} serial {asset.get('serial', '-')}; "
-                     f"{len(asset['history'])} earlier job(s)")
-        lines += [f"  {h['job']}: {h['title']} — {h['notes'] or ''} parts {h['parts']}" for h in asset["history"]]
+                     f"{len(visited)} earlier visit(s)")
+        for h in asset["history"]:
+            parts = ", ".join(f"{p['qty']} x {p['sku']}" for p in h["parts"]) or "no parts"
+            said = f"still open ({h['status']})" if h["open"] else f"{h['status']}: {h['notes'] or 'no notes'}"
+            lines.append(f"  {h['job']}: {h['title'] or '-'} — {said}; {parts}")
     for step in card["checklist"]:
         lines.append(f"  [{'x' if step['done'] else ' '}] {step['step_id']}: {step['text']}")
     for kind, records in card["records"].items():

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from hub.app import store_of
-from sync.ops import MOVE, SET
+from sync.ops import APPEND, MOVE, SET
 
 from .test_cli import UNREACHABLE, Tablet
 
@@ -75,3 +75,33 @@ def test_work_the_office_overruled_is_reported_by_sync_and_shown_with_why(hub, e
     card = enrolled.run("show", "job-1").stdout
     assert "conflict kept: status: 'en_route'" in card and "cannot move from cancelled" in card
     assert enrolled.json("sync")["summary"]["conflicts"] == []  # reported once, by the sync that brought it
+
+
+def test_the_asset_history_lists_past_visits_latest_first_then_open_jobs_in_words(hub, enrolled):
+    def job_on_the_asset(n, opened, technician):
+        return [("ticket", f"tkt-{n}", SET, "customer_id", "cust-1"), ("ticket", f"tkt-{n}", SET, "asset_id", "asset-1"),
+                ("ticket", f"tkt-{n}", SET, "title", f"Visit {n}"), ("ticket", f"tkt-{n}", SET, "opened_at", opened),
+                ("work_order", f"wo-{n}", SET, "ticket_id", f"tkt-{n}"),
+                ("job", f"job-{n}", SET, "work_order_id", f"wo-{n}"), ("job", f"job-{n}", SET, "ticket_id", f"tkt-{n}"),
+                ("job", f"job-{n}", SET, "technician_id", technician)]
+
+    store = store_of(hub.app)
+    store.write([*job_on_the_asset(2, "2026-09-01T08:00:00+00:00", "tech-9"),
+                 *job_on_the_asset(3, "2026-10-01T08:00:00+00:00", "tech-9"),
+                 *job_on_the_asset(4, "2026-12-01T08:00:00+00:00", "tech-9"),  # due later, not started
+                 ("job", "job-3", SET, "completion_notes", "replaced the fan")])
+    store.write([("job", job, MOVE, "status", state) for job in ("job-2", "job-3")
+                 for state in ("en_route", "on_site", "completed")])
+    store.write([("part_usage", "pu-3", APPEND, "", {
+        "job_id": "job-3", "sku": "FAN-12", "qty": "1", "location_id": "van-9",
+        "device_time": "2026-10-01T10:00:00+00:00"})])
+    enrolled.run("sync")
+    card = enrolled.run("show", "job-1").stdout
+    assert "2 earlier visit(s)" in card
+    lines = [line.strip() for line in card.splitlines()]
+    history = [line for line in lines if line.startswith("job-")]
+    assert history == ["job-3: Visit 3 — completed: replaced the fan; 1 x FAN-12",
+                       "job-2: Visit 2 — completed: no notes; no parts",
+                       "job-4: Visit 4 — still open (scheduled); no parts"]
+    parts = enrolled.json("show", "job-1")["asset"]["history"][0]["parts"]
+    assert parts == [{"sku": "FAN-12", "qty": "1"}]
