@@ -2,11 +2,14 @@
 
 ``{"ok": false, "error": "...", "errors": [{"field": ..., "reason": ...}], "status": N}`` — built
 here and nowhere else; ``tests/hub/test_error_shape.py`` holds every route to it. And the first
-refusal every JSON body meets: values that no store can keep (:func:`sync.ops.unstorable`).
+refusal every JSON body meets: values that no store can keep (:func:`sync.ops.unstorable`), and
+bodies nested too deep to read.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.utils import cached_property
 
 from schema.base import reason as marshmallow_reason
-from sync.ops import unstorable
+from sync.ops import MAX_DEPTH, TOO_DEEP, unstorable
 
 
 class ApiError(Exception):
@@ -60,14 +63,20 @@ def field_errors(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 class HubRequest(Request):
     """A request whose JSON body and query, when a view reads them, are refused (400, naming
-    where) if they hold what no store can keep: an integer beyond 64 bits, or text with a NUL.
-    Checked on reading, not before the view, so a caller the route is not for is still told 401
-    or 403 first. (An id in the path that no store can keep names no record: see
-    ``office_records.view``.)"""
+    where) if they hold what no store can keep: an integer beyond 64 bits, text with a NUL, or
+    lists and objects nested deeper than a body may be (:data:`BODY_LEVELS`; a body too deep for
+    the parser is named by a scan of its text). Checked on reading, not before the view, so a
+    caller the route is not for is still told 401 or 403 first. (An id in the path that no store
+    can keep names no record: see ``office_records.view``.)"""
 
     def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
-        data = super().get_json(force=force, silent=silent, cache=cache)
-        found = unstorable(data)
+        try:
+            data = super().get_json(force=force, silent=silent, cache=cache)
+        except RecursionError:
+            where = _too_deep_at(self.get_data(cache=True), BODY_LEVELS)
+            raise ApiError(400, "the request is not valid", [(where or "body", TOO_DEEP)],
+                           hint=_UNSTORABLE_HINT) from None
+        found = unstorable(data, BODY_LEVELS)
         if found is not None:
             where, why = found
             raise ApiError(400, "the request is not valid", [(where or "body", why)], hint=_UNSTORABLE_HINT)
@@ -88,6 +97,50 @@ class HubRequest(Request):
 
 
 _UNSTORABLE_HINT = "no database the hub runs on can keep this value; send one that fits"
+
+# How deep a body may nest: its values' bound (MAX_DEPTH) with room for what carries them — a
+# pushed op's value lies three levels down, a record's field one. A value too deep within that is
+# refused by the check that names it (a schema's, an ingest's: a device's op is quarantined with
+# the reason, not its whole push refused); anything deeper is refused here, far within what the
+# parser (about 1,000 levels) and orjson (254: the quarantine keeps an op whole) handle.
+BODY_LEVELS = 2 * MAX_DEPTH
+
+# A JSON text's strings and punctuation; what lies between (numbers, true, false, null) is skipped.
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[][{}:,]', re.DOTALL)
+
+
+def _too_deep_at(text: bytes, levels: int) -> str:
+    """The path :func:`sync.ops.unstorable` names for a value nested more than ``levels`` deep,
+    read off the JSON text itself (one too deep for the parser): the keys and indexes down to the
+    first list or object beyond the bound; empty if there is none."""
+    path: list[str] = []  # each open list's or object's index or key so far
+    in_object: list[bool] = []
+    expect_key = False
+    for token in _JSON_TOKENS.findall(text):
+        if token in (b"[", b"{"):
+            if len(path) == levels:
+                return ".".join(path)
+            in_object.append(token == b"{")
+            path.append("" if token == b"{" else "0")
+            expect_key = token == b"{"
+        elif token in (b"]", b"}"):
+            if path:
+                path.pop()
+                in_object.pop()
+            expect_key = False
+        elif token == b",":
+            if path and in_object[-1]:
+                expect_key = True
+            elif path:
+                path[-1] = str(int(path[-1]) + 1)
+        elif token == b":":
+            expect_key = False
+        elif expect_key and path:
+            try:
+                path[-1] = str(json.loads(token))
+            except ValueError:
+                path[-1] = token[1:-1].decode("utf-8", "replace")
+    return ""
 
 
 def init_app(app: Flask) -> None:

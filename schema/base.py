@@ -13,7 +13,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load
 
-from sync.ops import unstorable
+from sync.ops import MAX_DEPTH, unstorable
 from sync.registry import EntityType, FieldSpec, Registry, StateMachine
 
 # Every value on the wire is JSON; these are the merge kinds a mutable field may declare.
@@ -54,8 +54,9 @@ class EntitySchema(Schema):
 
     @pre_load
     def _refuse_unstorable(self, data: Any, **_: Any) -> Any:
-        # A device records only what the hub can keep: refused here, not at the next push.
-        found = unstorable(data)
+        # A device records only what the hub can keep: refused here, not at the next push. The
+        # record is one level; each of its fields may nest MAX_DEPTH deep, as a field's value may.
+        found = unstorable(data, MAX_DEPTH + 1)
         if found is not None:
             where, why = found
             raise ValidationError(why, field_name=where or "_schema")

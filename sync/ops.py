@@ -42,6 +42,11 @@ ACTIONS = frozenset({SET, INCR, MOVE, ADD, REMOVE, APPEND, VOID, DELETE})
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 BEYOND_64_BITS = f"an integer must lie between {INT64_MIN} and {INT64_MAX} (signed 64 bits)"
 HOLDS_NUL = "text may not contain a NUL character (\\u0000)"
+# How deep a value may nest, lists and objects within one another: real records nest a few levels.
+# The one bound on nesting, far within what every walk of a value stands (Python's parser stops
+# near 1,000 levels, orjson's encoder at 254). A record's fields each may nest this deep.
+MAX_DEPTH = 64
+TOO_DEEP = f"lists and objects may nest at most {MAX_DEPTH} levels deep"
 _PLAIN = frozenset({float, bool, type(None)})  # JSON values that always fit
 
 
@@ -146,57 +151,69 @@ def _require_int(name: str, value: Any, *, minimum: int) -> None:
         raise InvalidOp(name, BEYOND_64_BITS)
 
 
-def unstorable(value: Any) -> tuple[str, str] | None:
+def unstorable(value: Any, levels: int = MAX_DEPTH) -> tuple[str, str] | None:
     """Where a JSON value (as parsed: object keys are strings) holds what no store can keep, and
-    why: ``(dotted.path, reason)`` for the first integer beyond signed 64 bits or string (or key)
-    holding a NUL; None if it all fits. The path is empty for the value itself; list items are
-    named by their index."""
-    if _fits(value):
+    why: ``(dotted.path, reason)`` for the first integer beyond signed 64 bits, string (or key)
+    holding a NUL, or list or object nested more than ``levels`` deep (:data:`MAX_DEPTH`; a
+    record, whose fields each may nest that deep, one more); None if it all fits. The path is
+    empty for the value itself; list items are named by their index, and a value nested too deep
+    by the path to its first list or object beyond the bound."""
+    if _fits(value, levels):
         return None
-    found = _first_unfit(value)
+    found = _first_unfit(value, levels)
     assert found is not None
     parts, why = found
     return ".".join(reversed(parts)), why
 
 
-def _fits(value: Any) -> bool:
+def _fits(value: Any, levels: int) -> bool:
     # Every value a request carries passes here (a push: thousands of ops), so this walk is flat
-    # and matches exact JSON types; the path is worked out only once something does not fit.
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        kind = type(item)
-        if kind is str:
-            if "\x00" in item:
-                return False
-        elif kind is int:
-            if not INT64_MIN <= item <= INT64_MAX:
-                return False
-        elif kind is list:
-            pending.extend(item)
-        elif kind is dict:
-            if "\x00" in "".join(item):  # the keys, in one look
-                return False
-            pending.extend(item.values())
-        elif kind not in _PLAIN and _first_unfit(item) is not None:
-            return False  # a subclass (of str, int...) or a tuple: the thorough walk said no
+    # and matches exact JSON types; the path is worked out only once something does not fit. It
+    # goes one level of nesting at a time, which counts the levels at no cost per value.
+    layer = [value]
+    depth = 0
+    while layer:
+        below: list[Any] = []
+        for item in layer:
+            kind = type(item)
+            if kind is str:
+                if "\x00" in item:
+                    return False
+            elif kind is int:
+                if not INT64_MIN <= item <= INT64_MAX:
+                    return False
+            elif kind is list:
+                if depth == levels:
+                    return False
+                below.extend(item)
+            elif kind is dict:
+                if depth == levels or "\x00" in "".join(item):  # the keys, in one look
+                    return False
+                below.extend(item.values())
+            elif kind not in _PLAIN and _first_unfit(item, levels - depth) is not None:
+                return False  # a subclass (of str, int...) or a tuple: the thorough walk said no
+        layer = below
+        depth += 1
     return True
 
 
-def _first_unfit(value: Any) -> tuple[list[str], str] | None:
+def _first_unfit(value: Any, levels: int) -> tuple[list[str], str] | None:
+    # Recursive, but never deeper than ``levels``: what lies below is not looked at.
     if isinstance(value, str):
         return ([], HOLDS_NUL) if "\x00" in value else None
     if isinstance(value, int) and not isinstance(value, bool):
         return None if INT64_MIN <= value <= INT64_MAX else ([], BEYOND_64_BITS)
+    if isinstance(value, dict | list | tuple) and levels <= 0:
+        return [], TOO_DEEP
     if isinstance(value, dict):
         for key, item in value.items():
-            found = ([], HOLDS_NUL) if isinstance(key, str) and "\x00" in key else _first_unfit(item)
+            found = ([], HOLDS_NUL) if isinstance(key, str) and "\x00" in key else _first_unfit(item, levels - 1)
             if found is not None:
                 found[0].append(str(key))
                 return found
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            found = _first_unfit(item)
+            found = _first_unfit(item, levels - 1)
             if found is not None:
                 found[0].append(str(index))
                 return found
