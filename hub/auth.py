@@ -7,6 +7,7 @@ anyone in. A revoked device or user is refused at its next request.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ PERMISSIONS = tuple(
     f"service_management:{name}" for name in ("read", "write", "assign", "billing", "manage", "report")
 )
 DEVICE_KINDS = ("technician", "van")
+# A user's name is how an administrator finds and revokes it: typed in a shell, shown in lists.
+USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 # Unambiguous when read aloud or typed on a tablet: no 0/O, 1/I/L.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
@@ -134,15 +137,44 @@ def create_user(store: HubStore, name: str, permissions: Iterable[str], customer
     if unknown:
         raise ApiError(400, "unknown permission", [("permissions", f"{p} is not one of {', '.join(PERMISSIONS)}")
                                                    for p in unknown])
+    if not USER_NAME.fullmatch(name):
+        raise ApiError(400, "a user needs a name",
+                       [("name", "1 to 64 characters: letters, digits, '.', '_', '-', '@'")],
+                       hint="e.g. 'dispatch' or 'ana.silva@example.com'")
     token = secrets.token_urlsafe(32)
     with store.unit_of_work():
         if store.conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
             raise ApiError(409, f"user {name!r} exists", [("name", "already taken")])
+        if customer_id is not None and not store.replica.entity("customer", customer_id):
+            raise ApiError(404, f"no customer {customer_id!r} at this hub",
+                           [("customer_id", "no customer with this id")],
+                           hint="give the id of a customer the office created (GET /api/v1/customers)")
         store.conn.execute(
             "INSERT INTO users (name, token_hash, permissions, customer_id, created_at) VALUES (?,?,?,?,?)",
             (name, digest(token), " ".join(permissions), customer_id, store.now_iso()),
         )
     return token
+
+
+def list_users(store: HubStore) -> list[dict[str, Any]]:
+    """Every user, tokens left out (only their hashes are kept)."""
+    with store.reading():
+        rows = store.conn.execute(
+            "SELECT name, permissions, customer_id, created_at, revoked_at FROM users ORDER BY name").fetchall()
+    return [{"name": name, "permissions": permissions.split(), "customer_id": customer, "created_at": created,
+             "revoked_at": revoked} for name, permissions, customer, created, revoked in rows]
+
+
+def revoke_user(store: HubStore, name: str) -> dict[str, Any]:
+    """Stop ``name``'s token working from its next request; revoking twice keeps the first time."""
+    with store.unit_of_work():
+        row = store.conn.execute("SELECT revoked_at FROM users WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise ApiError(404, f"no user {name!r}", [("name", "unknown user")],
+                           hint="'fieldsync-hub admin user list' shows the users")
+        if row[0] is None:
+            store.conn.execute("UPDATE users SET revoked_at = ? WHERE name = ?", (store.now_iso(), name))
+    return next(u for u in list_users(store) if u["name"] == name)
 
 
 def _bearer() -> str:

@@ -10,6 +10,7 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,33 @@ from .store import HubStore
 
 
 def _store(ctx: click.Context) -> HubStore:
-    return HubStore(HubConfig.load({"database": ctx.obj["database"]} if ctx.obj.get("database") else None))
+    """The hub store, created if there is none yet (the first user is made before the hub serves)."""
+    store = HubStore(HubConfig.load({"database": ctx.obj["database"]} if ctx.obj.get("database") else None))
+    ctx.call_on_close(store.close)
+    return store
 
 
 def emit(data: Any, as_json: bool, text: str) -> None:
     click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+class Failed(click.ClickException):
+    """What went wrong and what to do next — with the command's ``--json``, the API's error shape
+    ``{"ok": false, "error", "errors": [{"field", "reason"}], "hint", "status"}`` on stdout."""
+
+    def __init__(self, error: ApiError, as_json: bool) -> None:
+        details = "; ".join(f"{field}: {reason}" for field, reason in error.errors)
+        super().__init__(error.error + (f" ({details})" if details else "") +
+                         (f"\nnext: {error.hint}" if error.hint else ""))
+        self.api_error, self.as_json = error, as_json
+
+    def show(self, file: Any = None) -> None:
+        if not self.as_json:
+            super().show(file)
+            return
+        error = self.api_error
+        click.echo(json.dumps({"ok": False, "error": error.error, "hint": error.hint, "status": self.exit_code,
+                               "errors": [{"field": f, "reason": r} for f, r in error.errors]}))
 
 
 class HubGroup(click.Group):
@@ -39,9 +62,17 @@ class HubGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ApiError as exc:
-            details = "; ".join(f"{field}: {reason}" for field, reason in exc.errors)
-            message = exc.error + (f" ({details})" if details else "") + (f"\nnext: {exc.hint}" if exc.hint else "")
-            raise click.ClickException(message) from None
+            raise Failed(exc, isinstance(ctx.obj, dict) and bool(ctx.obj.get("json"))) from None
+
+
+def json_flag(help: str = "print JSON") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A command's ``--json``: its output as JSON, and its failure too (see :class:`Failed`)."""
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        if value and isinstance(ctx.obj, dict):
+            ctx.obj["json"] = True  # the one dict every context of this invocation shares
+        return value
+
+    return click.option("--json", "as_json", is_flag=True, help=help, callback=remember)
 
 
 @click.group(cls=HubGroup)
@@ -70,7 +101,7 @@ def main(ctx: click.Context, database: str | None) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, threads: int, zeroconf: bool, interfaces: tuple[str, ...],
           engines_interval: float, workers: int) -> None:
-    """Serve the sync API, office API and dashboard over HTTP."""
+    """Serve the sync API, the office API and the customer portal over HTTP (routes: /api/v1/openapi.json)."""
     from .app import create_app
     from .server import start
 
@@ -112,7 +143,7 @@ def admin() -> None:
 @click.option("--technician", "technician_id", help="enrol a technician's tablet for this technician id")
 @click.option("--van", "van_id", help="enrol a van-stock terminal for this van (stock location id)")
 @click.option("--name", default=None, help="a name for the device (default: taken from the device)")
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@json_flag()
 @click.pass_context
 def enrol(ctx: click.Context, technician_id: str | None, van_id: str | None, name: str | None, as_json: bool) -> None:
     """Create a one-time enrolment code for a new device."""
@@ -139,7 +170,7 @@ def user() -> None:
 @click.option("--perm", "permissions", multiple=True, required=True,
               type=click.Choice(auth.PERMISSIONS), help="a permission to grant (repeatable)")
 @click.option("--customer", "customer_id", default=None, help="a portal user: sees only this customer's requests")
-@click.option("--json", "as_json", is_flag=True)
+@json_flag()
 @click.pass_context
 def user_add(ctx: click.Context, name: str, permissions: tuple[str, ...], customer_id: str | None,
              as_json: bool) -> None:
@@ -149,9 +180,32 @@ def user_add(ctx: click.Context, name: str, permissions: tuple[str, ...], custom
          f"user {name}: token {token}\n(shown once; send it as 'Authorization: Bearer <token>')")
 
 
+@user.command("list")
+@json_flag()
+@click.pass_context
+def user_list(ctx: click.Context, as_json: bool) -> None:
+    """Every user: permissions, portal customer, created, revoked."""
+    users = auth.list_users(_existing_store(ctx))
+    lines = [f"{'NAME':<20} {'CUSTOMER':<14} {'CREATED':<20} {'REVOKED':<20} PERMISSIONS"]
+    lines += [f"{u['name']:<20} {u['customer_id'] or '-':<14} {u['created_at'][:19]:<20} "
+              f"{(u['revoked_at'] or '-')[:19]:<20} {' '.join(u['permissions'])}" for u in users]
+    emit(users, as_json, "\n".join(lines) if users else "no users yet: 'fieldsync-hub admin user add NAME --perm ...'")
+
+
+@user.command("revoke")
+@click.argument("name")
+@json_flag()
+@click.pass_context
+def user_revoke(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Stop a user's token working at once (a leaked token, someone who left)."""
+    revoked = auth.revoke_user(_existing_store(ctx), name)
+    emit(revoked, as_json, f"user {name} revoked at {revoked['revoked_at']}; its token no longer works "
+                           f"(a new one: 'fieldsync-hub admin user add' under another name)")
+
+
 @admin.command()
 @click.argument("node")
-@click.option("--json", "as_json", is_flag=True)
+@json_flag()
 @click.pass_context
 def revoke(ctx: click.Context, node: str, as_json: bool) -> None:
     """Cut a device off at once (a lost or stolen tablet)."""
@@ -211,7 +265,7 @@ def _lag(device: dict[str, Any]) -> str:
 
 
 @admin.command()
-@click.option("--json", "as_json", is_flag=True, help="print JSON (every field, full timestamps)")
+@json_flag("print JSON (every field, full timestamps)")
 @click.pass_context
 def devices(ctx: click.Context, as_json: bool) -> None:
     """Every device: who it serves, when last seen and synced, clock offset, counts and lag.
@@ -249,7 +303,7 @@ def devices(ctx: click.Context, as_json: bool) -> None:
 @click.argument("node")
 @click.option("--technician", "technician_id", help="move a technician tablet to this technician")
 @click.option("--van", "van_id", help="move a van-stock terminal to this van (stock location id)")
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@json_flag()
 @click.pass_context
 def rescope(ctx: click.Context, node: str, technician_id: str | None, van_id: str | None, as_json: bool) -> None:
     """Move a device to another technician or van.
@@ -274,7 +328,7 @@ def rescope(ctx: click.Context, node: str, technician_id: str | None, van_id: st
 @click.option("--entity", help="only this entity type (job, ticket, ...)")
 @click.option("--eid", help="only this entity id")
 @click.option("--open", "open_only", is_flag=True, help="leave out conflicts a later write has resolved")
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@json_flag()
 @click.pass_context
 def conflicts(ctx: click.Context, entity: str | None, eid: str | None, open_only: bool, as_json: bool) -> None:
     """Conflicts the hub kept, with both values: the write that lost and the one that won."""
@@ -295,7 +349,7 @@ def conflicts(ctx: click.Context, entity: str | None, eid: str | None, open_only
 
 @admin.command()
 @click.option("--node", help="only ops from this device")
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@json_flag()
 @click.pass_context
 def quarantine(ctx: click.Context, node: str | None, as_json: bool) -> None:
     """Ops the hub keeps in quarantine, with the field and the reason.
@@ -322,7 +376,7 @@ def quarantine(ctx: click.Context, node: str | None, as_json: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write to this file (default: stdout)")
 @click.option("--all-ops", is_flag=True, help="every op ever written to these entities, not only those the "
               "current state is made of (reads the whole log)")
-@click.option("--json", "as_json", is_flag=True, help="with --out: print the summary as JSON")
+@json_flag("with --out: print the summary as JSON")
 @click.pass_context
 def export_job(ctx: click.Context, job_id: str, out: Path | None, all_ops: bool, as_json: bool) -> None:
     """One job's merged history as JSON: job, work order, ticket, records, and the ops behind them."""
@@ -350,7 +404,7 @@ def _blob_lines(blobs: dict[str, Any]) -> str:
 @admin.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="replace FILE if it exists")
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@json_flag()
 @click.pass_context
 def backup(ctx: click.Context, file: Path, force: bool, as_json: bool) -> None:
     """Copy the hub database to FILE (safe while the hub runs) and its blobs to FILE.blobs/."""
@@ -364,7 +418,7 @@ def backup(ctx: click.Context, file: Path, force: bool, as_json: bool) -> None:
 @admin.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="replace an existing hub database (kept as <db>.bak-<time>)")
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@json_flag()
 @click.pass_context
 def restore(ctx: click.Context, file: Path, force: bool, as_json: bool) -> None:
     """Put the backup FILE (and FILE.blobs/) in place as the hub database. Stop the hub first."""

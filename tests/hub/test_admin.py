@@ -397,3 +397,37 @@ def test_a_restore_never_gives_a_device_revoked_after_the_backup_its_access_back
         assert auth.get_device(reopened, dev.node).revoked_at
     finally:
         reopened.close()
+
+
+# -- users -----------------------------------------------------------------------------------------
+def test_users_are_listed_and_a_revoked_token_stops_working_at_once(client, seeded):
+    office = cli(seeded, "user", "add", "dispatch", "--perm", "service_management:read", "--json")
+    token = json.loads(office.stdout)["token"]
+    assert client.get("/api/v1/customers", headers=bearer(token)).status_code == 200
+    listed = json.loads(cli(seeded, "user", "list", "--json").stdout)
+    assert [(u["name"], u["permissions"], u["revoked_at"]) for u in listed] == [
+        ("dispatch", ["service_management:read"], None)]
+    assert token not in cli(seeded, "user", "list").stdout  # only its hash is kept
+
+    result = cli(seeded, "user", "revoke", "dispatch")
+    assert result.exit_code == 0 and "its token no longer works" in result.stdout
+    refused = client.get("/api/v1/customers", headers=bearer(token))
+    assert refused.status_code == 401 and refused.json["errors"][0]["field"] == "Authorization"
+    assert json.loads(cli(seeded, "user", "list", "--json").stdout)[0]["revoked_at"]
+
+
+@pytest.mark.parametrize("args, field, words", [
+    (["user", "add", "", "--perm", "service_management:read"], "name", "1 to 64 characters"),
+    (["user", "add", "portal", "--perm", "service_management:read", "--customer", "ghost"], "customer_id",
+     "no customer"),
+    (["user", "revoke", "nobody"], "name", "unknown user"),
+    (["revoke", "dev-nobody"], "node", ""),
+])
+def test_admin_refusals_name_the_field_in_text_and_in_json(seeded, args, field, words):
+    text = cli(seeded, *args)
+    assert text.exit_code == 1 and words in text.stderr and "Traceback" not in text.output
+    as_json = cli(seeded, *args, "--json")
+    assert as_json.exit_code == 1
+    error = json.loads(as_json.stdout)
+    assert error["ok"] is False and error["error"] and field in [e["field"] for e in error["errors"]]
+    assert json.loads(cli(seeded, "user", "list", "--json").stdout) == []  # nothing was stored

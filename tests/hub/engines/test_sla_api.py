@@ -107,6 +107,7 @@ def test_the_report_needs_the_report_permission_and_reading_needs_read(store, cl
     assert client.get("/api/v1/sla/tickets", headers=reader).status_code == 200
     refused = client.get("/api/v1/sla/report", headers=reader)
     assert refused.status_code == 403 and refused.json["ok"] is False
+    store.write([("customer", "cust-1", SET, "name", "Harbour Hotel")])
     portal = {"Authorization": "Bearer " + auth.create_user(store, "harbour", auth.PERMISSIONS, "cust-1")}
     assert client.get("/api/v1/sla/tickets", headers=portal).status_code == 403
 
