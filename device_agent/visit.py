@@ -18,7 +18,7 @@ import json
 import mimetypes
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -213,19 +213,53 @@ def step(agent: Agent, job_id: str, step_id: str, done: bool = True, note: str =
     return batch.commit("step", f"step {step_id} of {job_id} marked {'done' if done else 'not done'}", job_id)
 
 
-def _instant(name: str, text: str) -> datetime:
+# The times a time log may hold, by this tablet's clock: none before 2000 (a dead battery's 1970, a
+# year typed 0001) and none more than a day ahead of the clock (a year typed 9999). One rule, for
+# every time recorded, typed or the clock's own, and the only one about the future: outside it is
+# a typo or a clock set wrong, never work to bill, so it is refused. A few hours ahead is left to
+# the hub, which measures the tablet's clock and moves its times by the offset.
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MOST_AHEAD = timedelta(days=1)
+
+
+def _instant(name: str, option: str, text: str, now: datetime) -> datetime:
+    """The time typed for ``option`` (the record's field ``name``); NotRecorded, naming the option
+    and what to do, if it is not an ISO time or lies outside :data:`EARLIEST_TIME` to
+    :data:`MOST_AHEAD` of ``now`` (this tablet's clock)."""
     try:
         moment = datetime.fromisoformat(text)
     except (TypeError, ValueError):
-        raise NotRecorded(name, f"{text!r} is not an ISO time such as 2026-11-27T09:30") from None
-    # A time typed without a zone is the tablet's local time, as the technician read it.
-    return moment if moment.tzinfo else moment.astimezone()
+        raise NotRecorded(name, f"{option} {text!r} is not an ISO time such as 2026-11-27T09:30") from None
+    if moment.tzinfo is None:
+        # A time typed without a zone is the tablet's local time, as the technician read it. At the
+        # ends of the calendar (year 1, year 9999) the local time has no UTC instant: such a time
+        # lies far outside the rule whatever its zone, which is all that is left to say of it.
+        try:
+            moment = moment.astimezone()
+        except (ValueError, OverflowError):
+            moment = moment.replace(tzinfo=UTC)
+    # Differences, not conversions: an instant near year 1 or 9999 converts to no other zone.
+    if moment - EARLIEST_TIME < timedelta(0):
+        example = (now if now >= EARLIEST_TIME else datetime(2026, 11, 27, 9, 30)).strftime("%Y-%m-%dT09:30")
+        raise NotRecorded(name, f"{option} {text} is before {EARLIEST_TIME.year}; type the date and time the work "
+                                f"was done, such as {example}")
+    if moment - now > MOST_AHEAD:
+        raise NotRecorded(name, f"{option} {text} is more than a day ahead of this tablet's clock ({_shown(now)}); "
+                                "type the date and time the work was done, and if the tablet's clock is wrong, "
+                                "set it first")
+    return moment
+
+
+def _shown(clock: datetime) -> str:
+    """The tablet's clock as its technician reads it: local time, to the minute."""
+    return clock.astimezone().isoformat(timespec="minutes")
 
 
 def log_time(agent: Agent, job_id: str, *, start: str | None = None, end: str | None = None,
              minutes: int | None = None, description: str = "", billable: bool = True,
              category: str = "labour") -> Recorded:
-    """Log time on the job: ``start`` and ``end`` (ISO), or ``minutes`` ending now (device time)."""
+    """Log time on the job: ``start`` and ``end`` (ISO), or ``minutes`` ending now (device time).
+    Every time lies from 2000 to a day ahead of the device's clock (:data:`EARLIEST_TIME`)."""
     technician = technician_of(agent)
     job_of(agent, job_id)
     if minutes is not None and (start or end):
@@ -234,9 +268,12 @@ def log_time(agent: Agent, job_id: str, *, start: str | None = None, end: str | 
     if minutes is not None:
         if not 1 <= minutes <= 24 * 60:
             raise NotRecorded("minutes", f"must be between 1 and 1440, got {minutes}")
+        if now - timedelta(minutes=minutes) < EARLIEST_TIME:
+            raise NotRecorded("minutes", f"--minutes ends now, and this tablet's clock says {_shown(now)}, before "
+                                         f"{EARLIEST_TIME.year}; set its date and time, then log the time again")
         began, ended = now - timedelta(minutes=minutes), now
     elif start and end:
-        began, ended = _instant("started_at", start), _instant("ended_at", end)
+        began, ended = _instant("started_at", "--start", start, now), _instant("ended_at", "--end", end, now)
     else:
         raise NotRecorded("started_at" if not start else "ended_at", "give --start and --end, or --minutes")
     batch = Batch(agent)
@@ -244,8 +281,6 @@ def log_time(agent: Agent, job_id: str, *, start: str | None = None, end: str | 
                               "started_at": began.isoformat(timespec="seconds"),
                               "ended_at": ended.isoformat(timespec="seconds"), "description": description,
                               "billable": billable, "category": category})
-    if ended - now > timedelta(minutes=5):
-        batch.warn(f"the time ends in the future ({ended.isoformat(timespec='minutes')})")
     span = int((ended - began).total_seconds() // 60)
     kind = f"{category}, {'billable' if billable else 'non-billable'}"
     return batch.commit("log-time", f"logged {span} min on {job_id} ({kind})", job_id)

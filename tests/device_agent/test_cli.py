@@ -13,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from device_agent.cli import main
+from hub.app import store_of
 
-from .test_visit import give_checklist, hub_quarantine, hub_view
+from .test_visit import give_checklist, hours_from_now, hub_quarantine, hub_view, zone  # noqa: F401 (a fixture)
 
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing answers, as in a basement
 
@@ -121,6 +122,34 @@ def test_bad_input_is_refused_with_the_field_named_and_nothing_recorded(tablet, 
     said = tablet.run(*args, ok=False)
     assert said.exit_code == 1 and "not recorded" in said.output and field in said.output
     assert tablet.json("status")["recorded_ops"] == before
+
+
+@pytest.mark.parametrize(("name", "start", "end", "option", "words"), [
+    ("UTC", "0001-01-01T00:00", "0001-01-01T01:00", "--start", "is before 2000"),
+    ("UTC", "1970-01-01T09:00", "1970-01-01T10:00", "--start", "is before 2000"),
+    ("Pacific/Kiritimati", "9999-12-31T22:00", "9999-12-31T23:00", "--start", "is more than a day ahead"),
+    ("Europe/London", None, "9999-12-31T23:00", "--end", "is more than a day ahead"),
+])
+def test_log_time_far_from_now_is_refused_naming_the_option_never_with_a_traceback(
+        hub, tablet, zone, name, start, end, option, words):  # noqa: F811 (zone: the fixture)
+    zone(name)
+    start = start or hours_from_now(-1)
+    args = ["log-time", "job-1", "--start", start, "--end", end]
+    before = tablet.json("status")["recorded_ops"]
+    said = tablet.run(*args, ok=False)
+    assert isinstance(said.exception, SystemExit) and said.exit_code == 1, said.output
+    assert "Traceback" not in said.output and "not recorded" in said.output
+    assert f"{option} {start if option == '--start' else end} {words}" in said.output
+    assert "type the date and time the work was done" in said.output
+    refused = tablet.json(*args, ok=False)
+    assert refused["ok"] is False and refused["status"] == 1
+    assert [e["field"] for e in refused["errors"]] == ["started_at" if option == "--start" else "ended_at"]
+    assert refused["errors"][0]["reason"].startswith(option) and words in refused["errors"][0]["reason"]
+    assert tablet.json("status")["recorded_ops"] == before
+    tablet.set_hub(hub.url)
+    tablet.run("sync")
+    with store_of(hub.app).reading():
+        assert store_of(hub.app).replica.entity_ids("time_log") == []
 
 
 def test_a_refusal_says_what_to_do_next(tablet):

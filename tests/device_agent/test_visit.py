@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -182,6 +184,16 @@ def test_a_status_move_that_cannot_apply_is_refused_locally(tablet, moves, comma
      "ended_at", "after started_at"),
     (lambda a: v.log_time(a, "job-1", minutes=0), "minutes", "between 1 and 1440"),
     (lambda a: v.log_time(a, "job-1", start="yesterday", end="2026-11-27T09:00:00+00:00"), "started_at", "ISO"),
+    (lambda a: v.log_time(a, "job-1", start="0001-01-01T00:00", end="0001-01-01T01:00"), "started_at",
+     "--start 0001-01-01T00:00 is before 2000; type the date and time the work was done"),
+    (lambda a: v.log_time(a, "job-1", start="1970-01-01T09:00+00:00", end="1970-01-01T10:00+00:00"), "started_at",
+     "before 2000"),
+    (lambda a: v.log_time(a, "job-1", start="9999-12-31T22:00", end="9999-12-31T23:00"), "started_at",
+     "--start 9999-12-31T22:00 is more than a day ahead of this tablet's clock"),
+    (lambda a: v.log_time(a, "job-1", start=hours_from_now(-1), end="9999-12-31T23:00-14:00"), "ended_at",
+     "if the tablet's clock is wrong, set it first"),
+    (lambda a: v.log_time(a, "job-1", start=hours_from_now(25), end=hours_from_now(26)), "started_at",
+     "more than a day ahead"),
     (lambda a: v.photo(a, "job-1", "/nonexistent.jpg"), "file", "no file"),
     (lambda a: v.comment(a, "job-1", " "), "body", "needs some text"),
     (lambda a: v.void(a, "part_usage", "nope", "typo"), "record_id", "no part_usage nope"),
@@ -193,6 +205,66 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_recorded(tablet, c
     assert refused.value.field == field
     assert words.lower() in refused.value.reason.lower()
     assert (recorded_ops(tablet), tablet.status()["pending_blobs"]) == before
+
+
+def hours_from_now(hours: float) -> str:
+    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat(timespec="seconds")
+
+
+@pytest.fixture
+def zone():
+    """Set the tablet's time zone (TZ) for the rest of the test."""
+    with pytest.MonkeyPatch.context() as patch:
+
+        def set_zone(name: str) -> None:
+            patch.setenv("TZ", name)
+            time.tzset()
+
+        yield set_zone
+    time.tzset()
+
+
+@pytest.mark.parametrize(("name", "start", "end", "field", "words"), [
+    ("UTC", "0001-01-01T00:00", "0001-01-01T01:00", "started_at", "before 2000"),  # year 0 in UTC
+    ("America/New_York", "0001-01-01T00:00", "0001-01-01T01:00", "started_at", "before 2000"),
+    ("Pacific/Kiritimati", "9999-12-31T22:00", "9999-12-31T23:00", "started_at", "more than a day ahead"),  # 10000
+    ("America/New_York", "9999-12-31T22:00", "9999-12-31T23:00", "started_at", "more than a day ahead"),
+    ("Pacific/Kiritimati", "0001-01-01T00:00+14:00", "0001-01-01T01:00+14:00", "started_at", "before 2000"),
+])
+def test_a_time_at_the_ends_of_the_calendar_is_refused_in_any_zone(tablet, zone, name, start, end, field, words):
+    zone(name)
+    before = recorded_ops(tablet)
+    with pytest.raises(v.NotRecorded) as refused:
+        v.log_time(tablet, "job-1", start=start, end=end)
+    assert refused.value.field == field and words in refused.value.reason
+    assert refused.value.reason.startswith(f"--start {start} ")
+    assert recorded_ops(tablet) == before
+
+
+def test_times_within_the_rule_are_recorded_and_synced_without_a_warning(hub, tablet):
+    # Hours ahead of the clock is within the rule: the hub corrects a tablet's times by its offset.
+    logged = v.log_time(tablet, "job-1", start=hours_from_now(-23), end=hours_from_now(-22))
+    ahead = v.log_time(tablet, "job-1", start=hours_from_now(1), end=hours_from_now(3))
+    assert logged.warnings == [] and ahead.warnings == [] and "120 min" in ahead.description
+    tablet.close()
+    with online(tablet.home) as agent:
+        assert agent.sync().rejected == []
+    assert hub_quarantine(hub) == []
+
+
+def test_a_tablet_whose_clock_says_1970_logs_no_time_and_says_to_set_the_clock(hub, tablet):
+    tablet.close()
+    with Agent.open(tablet.home, transport=Offline(), wall=lambda: 5 * 60 * 1000) as dead_battery:
+        before = recorded_ops(dead_battery)
+        with pytest.raises(v.NotRecorded) as by_the_clock:
+            v.log_time(dead_battery, "job-1", minutes=30)
+        assert by_the_clock.value.field == "minutes"
+        assert "this tablet's clock says 1970-01-01" in by_the_clock.value.reason
+        assert "set its date and time" in by_the_clock.value.reason
+        with pytest.raises(v.NotRecorded) as typed:
+            v.log_time(dead_battery, "job-1", start=hours_from_now(-2), end=hours_from_now(-1))
+        assert typed.value.field == "started_at" and "set it first" in typed.value.reason
+        assert recorded_ops(dead_battery) == before
 
 
 def test_a_bad_stage_stores_no_photo(tablet, files):
