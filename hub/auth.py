@@ -68,10 +68,18 @@ def create_enrolment_code(store: HubStore, kind: str, subject_id: str, name: str
         raise ApiError(400, "unknown device kind", [("kind", f"must be one of {', '.join(DEVICE_KINDS)}")])
     entity = "technician" if kind == "technician" else "stock_location"
     with store.unit_of_work():
-        if not store.replica.entity(entity, subject_id):
+        subject = store.replica.entity(entity, subject_id)
+        if not subject:
             raise ApiError(404, f"no {entity} {subject_id!r} at this hub",
                            [(f"{kind}_id", f"no {entity} with this id")],
                            hint=f"create the {entity} first (office API) or check the id")
+        if kind == "van" and subject.get("kind") != "van":
+            raise ApiError(409, f"{subject_id} is a {subject.get('kind') or 'stock location'}, not a van",
+                           [("van_id", "a van terminal serves a van")],
+                           hint="give the id of a stock location of kind 'van' (GET /api/v1/stock_locations?kind=van)")
+        if kind == "technician" and subject.get("active") is False:
+            raise ApiError(409, f"technician {subject_id} is not active", [("technician_id", "inactive technician")],
+                           hint="make the technician active again first (PATCH /api/v1/technicians/<id>)")
         code = new_code()
         now = datetime.fromtimestamp(store.now_ms() / 1000, tz=UTC)
         store.conn.execute(

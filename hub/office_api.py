@@ -75,11 +75,32 @@ def create_item(store: HubStore, data: dict[str, Any], _eid: str) -> tuple[dict[
     return office_records.create(store, "item", sku, record), []
 
 
+def create_asset(store: HubStore, data: dict[str, Any], eid: str) -> tuple[dict[str, Any], list[str]]:
+    """An asset stands on a site of its own customer (as a ticket's site and asset must be)."""
+    record = office_records.validate("asset", data)
+    with store.unit_of_work():
+        office_records.check_references(store, {"customer_id": record["customer_id"]})
+        _asset_site_check(store, record["customer_id"], record)
+        return office_records.create(store, "asset", eid, record), []
+
+
+def check_asset_edit(store: HubStore, eid: str, changes: dict[str, Any]) -> None:
+    if "site_id" in changes:
+        _asset_site_check(store, office_records.require(store, "asset", eid)["customer_id"], changes)
+
+
+def _asset_site_check(store: HubStore, customer_id: str, record: dict[str, Any]) -> None:
+    errors = office_tickets.ownership_errors(store, customer_id, {"site_id": record.get("site_id")})
+    if errors:
+        raise ApiError(400, "the asset names a site of another customer", errors,
+                       hint=f"give a site of customer {customer_id} (GET /api/v1/sites?customer_id={customer_id})")
+
+
 RESOURCES = (
     Resource("customer", "customers", MANAGE),
     Resource("contact", "contacts", MANAGE, fixed=frozenset({"customer_id"})),
     Resource("site", "sites", MANAGE, fixed=frozenset({"customer_id"})),
-    Resource("asset", "assets", MANAGE, fixed=frozenset({"customer_id"})),
+    Resource("asset", "assets", MANAGE, create_asset, fixed=frozenset({"customer_id"}), check_edit=check_asset_edit),
     Resource("sla_policy", "sla_policies", MANAGE),
     Resource("contract", "contracts", MANAGE, fixed=frozenset({"customer_id"})),
     Resource("milestone", "milestones", MANAGE, fixed=frozenset({"contract_id"})),

@@ -37,8 +37,9 @@ class ItemSchema(EntitySchema):
     entity = "item"
     name = lww(name(required=True))
     unit = lww(fields.String(validate=validate.Length(1, 20), load_default="ea"))
-    unit_cost = lww(money(required=True))
-    unit_price = lww(money(required=True))
+    # What a part costs and sells for: never below zero (a refund is a credit note, not a price).
+    unit_cost = lww(money(required=True, validate=validate.Range(min=0)))
+    unit_price = lww(money(required=True, validate=validate.Range(min=0)))
     active = lww(fields.Boolean(load_default=True))
 
 

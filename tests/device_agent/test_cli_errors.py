@@ -79,7 +79,8 @@ def test_work_the_office_overruled_is_reported_by_sync_and_shown_with_why(hub, e
 
 def test_the_asset_history_lists_past_visits_latest_first_then_open_jobs_in_words(hub, enrolled):
     def job_on_the_asset(n, opened, technician):
-        return [("ticket", f"tkt-{n}", SET, "customer_id", "cust-1"), ("ticket", f"tkt-{n}", SET, "asset_id", "asset-1"),
+        return [("ticket", f"tkt-{n}", SET, "customer_id", "cust-1"),
+                ("ticket", f"tkt-{n}", SET, "asset_id", "asset-1"),
                 ("ticket", f"tkt-{n}", SET, "title", f"Visit {n}"), ("ticket", f"tkt-{n}", SET, "opened_at", opened),
                 ("work_order", f"wo-{n}", SET, "ticket_id", f"tkt-{n}"),
                 ("job", f"job-{n}", SET, "work_order_id", f"wo-{n}"), ("job", f"job-{n}", SET, "ticket_id", f"tkt-{n}"),

@@ -431,3 +431,17 @@ def test_admin_refusals_name_the_field_in_text_and_in_json(seeded, args, field, 
     error = json.loads(as_json.stdout)
     assert error["ok"] is False and error["error"] and field in [e["field"] for e in error["errors"]]
     assert json.loads(cli(seeded, "user", "list", "--json").stdout) == []  # nothing was stored
+
+
+def test_an_enrolment_code_is_for_an_active_technician_or_a_van_never_a_warehouse(seeded):
+    seeded.write([("stock_location", "wh-1", SET, "kind", "warehouse"),
+                  ("stock_location", "wh-1", SET, "name", "Depot"),
+                  ("technician", "tech-gone", SET, "name", "Left in May"),
+                  ("technician", "tech-gone", SET, "active", False)])
+    for args, field, words in ((["--van", "wh-1"], "van_id", "is a warehouse, not a van"),
+                               (["--technician", "tech-gone"], "technician_id", "is not active")):
+        refused = cli(seeded, "enrol", *args)
+        assert refused.exit_code == 1 and words in refused.stderr, refused.output
+        assert field in [e["field"] for e in json.loads(cli(seeded, "enrol", *args, "--json").stdout)["errors"]]
+    assert cli(seeded, "enrol", "--van", "van-7").exit_code == 0
+    assert cli(seeded, "enrol", "--technician", "tech-1").exit_code == 0

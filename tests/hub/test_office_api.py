@@ -403,3 +403,26 @@ def test_a_portal_request_opens_a_ticket_on_the_portal_channel_for_the_customer_
     assert reply.status_code == 400 and reply.json["errors"][0]["field"] == "priority"
     reader = user(store, "harbour-reader", READ, customer_id="cust-1")
     assert client.post(API + "/portal/tickets", json={"title": "x"}, headers=reader).status_code == 403
+
+
+def test_an_asset_stands_on_a_site_of_its_own_customer_and_a_price_is_never_negative(client, store, office):
+    harbour = created(client, "/customers", {"name": "Harbour Hotel"}, office)
+    bakery = created(client, "/customers", {"name": "Bakery"}, office)
+    oven_room = created(client, "/sites", {"customer_id": bakery["id"], "name": "Oven room", "address": "2 Mill Lane"},
+                        office)
+    roof = created(client, "/sites", {"customer_id": harbour["id"], "name": "Roof", "address": "1 Quay Street"}, office)
+
+    refused = client.post(API + "/assets", json={"customer_id": harbour["id"], "site_id": oven_room["id"],
+                                                 "product": "Rooftop AC unit", "serial": "AC-1"}, headers=office)
+    assert refused.status_code == 400 and refused.json["errors"][0]["field"] == "site_id"
+    assert client.get(API + "/assets", headers=office).json["data"] == []  # nothing was stored
+    unit = created(client, "/assets", {"customer_id": harbour["id"], "site_id": roof["id"],
+                                       "product": "Rooftop AC unit", "serial": "AC-1"}, office)
+    moved = client.patch(API + f"/assets/{unit['id']}", json={"site_id": oven_room["id"]}, headers=office)
+    assert moved.status_code == 400 and moved.json["errors"][0]["field"] == "site_id"
+    assert client.get(API + f"/assets/{unit['id']}", headers=office).json["data"]["site_id"] == roof["id"]
+
+    for field in ("unit_cost", "unit_price"):
+        body = {"sku": "CAP-45", "name": "Capacitor", "unit_cost": "4.10", "unit_price": "12.50", field: "-1"}
+        refused = client.post(API + "/items", json=body, headers=office)
+        assert refused.status_code == 400 and [e["field"] for e in refused.json["errors"]] == [field]
