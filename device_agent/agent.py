@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -151,6 +152,11 @@ class Agent:
         if (home / "agent.json").exists():
             raise SyncError(f"{home} already holds an enrolled agent",
                             hint="use another --home, or remove that folder to enrol again")
+        address = urlsplit(hub_url)
+        if transport is None and (address.scheme not in ("http", "https") or not address.hostname):
+            raise SyncError(f"{hub_url!r} is not a hub address",
+                            hint="give it as http://HOST:PORT, e.g. --hub http://10.0.0.5:8765 — or leave --hub out "
+                                 "to find the hub on the local network")
         link = transport or HttpTransport(hub_url)
         reply = link.call("POST", "/api/v1/enrol", json={
             "code": code, "device_name": device_name, "agent_version": VERSION})

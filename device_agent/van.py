@@ -164,8 +164,9 @@ def quantity(value: Any, name: str = "qty", *, allow_zero: bool = False) -> Deci
     """Parse a quantity such as 2 or "1.5" (at most 6 decimals); NotRecorded names ``name``."""
     try:
         number = to_decimal(value if isinstance(value, int) and not isinstance(value, bool) else str(value).strip())
-    except ValueError as exc:
-        raise NotRecorded(name, f"{value!r} is not a quantity: {exc}") from None
+    except ValueError:
+        raise NotRecorded(name, f"{value!r} is not a quantity: give a number such as 2 or 1.5 "
+                                "(at most 6 decimals)") from None
     if number < 0 or (number == 0 and not allow_zero):
         raise NotRecorded(name, f"must be {'zero or more' if allow_zero else 'more than zero'}, got {value}")
     return number

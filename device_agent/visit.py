@@ -86,7 +86,10 @@ def _check_move(job_id: str, state: str, target: str, hint: str = "") -> None:
     if JOB.step(state, None, target) is not None:
         return
     if state in JOB.terminal or state == target:
-        raise NotRecorded("status", f"{job_id} is already {state}", hint=hint or "nothing to do")
+        # The way forward a command suggests (check in first...) leads nowhere from here.
+        finished = "the job is finished: its status moves no further" if state in JOB.terminal else "nothing to do"
+        raise NotRecorded("status", f"{job_id} is already {state}", hint=f"{finished}; "
+                          f"'fieldsync-agent show {job_id}' shows what was recorded")
     raise NotRecorded("status", f"{job_id} is {state}; it can move to {target} only from "
                       f"{' or '.join(_sources(target))}", hint=hint)
 
@@ -312,6 +315,11 @@ def use_part(agent: Agent, job_id: str, sku: str, qty: Any, location: str | None
         text += f"; {van} {sku}: {before} -> {after}"
     else:
         text += f"; the hub will raise the stock movement for {source}"
+        if not agent.replica.entity("stock_location", source):
+            # Recorded all the same (a colleague's van this tablet has never synced): the hub
+            # knows every location, and its inventory engine raises an exception for a wrong one.
+            batch.warn(f"no stock location {source!r} is known on this device: check the id "
+                       "('fieldsync-agent van stock' on a van terminal shows its id)")
     return batch.commit("use-part", text, job_id)
 
 

@@ -87,7 +87,7 @@ def sync(ctx: click.Context) -> None:
             bar.render_finish()
     status = agent.status()
     lines = [f"pushed {summary.pushed} (accepted {summary.accepted}), pulled {summary.pulled}, "
-             f"uploaded {summary.blobs_uploaded} photo(s); clock offset {summary.clock_offset_ms} ms"]
+             f"uploaded {summary.blobs_uploaded} file(s); clock offset {summary.clock_offset_ms} ms"]
     for refusal in summary.rejected:
         lines.append(f"  refused by the hub: op {refusal['id'][0]}:{refusal['id'][1]} — {refusal['field']}: "
                      f"{refusal['reason']} (kept at the hub for review)")
@@ -106,9 +106,10 @@ def sync(ctx: click.Context) -> None:
         whom = f"technician {serves['technician_id']}" if serves["technician_id"] else f"van {serves['van_id']}"
         lines.append(f"  the hub moved this device: it now serves {whom}, whose jobs are listed under 'jobs'")
     if summary.blobs_rechecked:
-        lines.append(f"  the hub was restored from a backup: {summary.blobs_rechecked} photo(s) sent before "
+        lines.append(f"  the hub was restored from a backup: {summary.blobs_rechecked} file(s) sent before "
                      "were checked again, and sent again where it had lost them")
-    lines.append(f"still waiting: {status['pending_ops']} op(s), {status['pending_blobs']} photo(s)")
+    # Files: photos, documents, and a signature's image with the summary it signed.
+    lines.append(f"still waiting: {status['pending_ops']} op(s), {status['pending_blobs']} file(s)")
     emit(ctx, {"summary": summary.__dict__, "status": status}, "\n".join(lines))
 
 
@@ -119,7 +120,7 @@ def status(ctx: click.Context) -> None:
     state = agent_of(ctx).status()
     text = (f"{state['device']} ({state['node']}, {state['kind']}) — hub {state['hub']}\n"
             f"recorded {state['recorded_ops']} op(s); waiting to sync: {state['pending_ops']} op(s), "
-            f"{state['pending_blobs']} photo(s) ({state['pending_blob_bytes']} bytes)\n"
+            f"{state['pending_blobs']} file(s) ({state['pending_blob_bytes']} bytes)\n"
             f"last sync: {state['last_sync_at'] or 'never'}; clock offset to hub: {state['clock_offset_ms']} ms; "
             f"conflicts kept: {state['conflicts']}")
     if state["clock_note"]:

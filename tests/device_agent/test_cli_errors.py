@@ -106,3 +106,30 @@ def test_the_asset_history_lists_past_visits_latest_first_then_open_jobs_in_word
                        "job-4: Visit 4 — still open (scheduled); no parts"]
     parts = enrolled.json("show", "job-1")["asset"]["history"][0]["parts"]
     assert parts == [{"sku": "FAN-12", "qty": "1"}]
+
+
+def test_a_finished_job_says_so_and_sends_nobody_in_a_circle(enrolled):
+    enrolled.run("sync")
+    for command in (["depart", "job-1"], ["check-in", "job-1", "--lat", "51.45", "--lon", "-2.59"],
+                    ["complete", "job-1"]):
+        enrolled.run(*command)
+    for command in (["complete", "job-1"], ["problem", "job-1", "--reason", "no access"]):
+        refused = enrolled.run(*command, ok=False)
+        assert "job-1 is already completed" in refused.stderr
+        assert "check in first" not in refused.stderr and "the job is finished" in refused.stderr
+
+
+def test_a_part_from_a_location_unknown_here_is_recorded_with_a_warning_and_bad_quantities_say_how(enrolled):
+    enrolled.run("sync")
+    used = enrolled.run("use-part", "job-1", "CAP-45", "1", "--from", "nowhere")
+    assert "recorded: used 1 x CAP-45 on job-1 from nowhere" in used.stdout
+    assert "no stock location 'nowhere' is known on this device" in used.stderr
+    refused = enrolled.json("use-part", "job-1", "CAP-45", "lots", ok=False)
+    assert refused["errors"] == [{"field": "qty", "reason": "'lots' is not a quantity: give a number such as 2 or "
+                                                            "1.5 (at most 6 decimals)"}]
+
+
+def test_an_address_that_is_not_a_hub_address_is_named_as_such(tmp_path, code):
+    refused = Tablet(tmp_path / "tablet").json("enrol", "--code", code(), "--hub", "notaurl", ok=False)
+    assert refused["error"] == "'notaurl' is not a hub address" and "http://HOST:PORT" in refused["hint"]
+    assert not (tmp_path / "tablet" / "agent.json").exists()
