@@ -254,7 +254,15 @@ class Agent:
         sync cut short resumes where it stopped."""
         summary = SyncSummary()
         known = self._conflict_ids()
-        hub_has = self._hello(summary)
+        try:
+            hub_has = self._hello(summary)
+        except HubRefused as exc:
+            if exc.status == 401:
+                # Cut off (a lost tablet, a device replaced): say so wherever the technician looks.
+                self._set_state("cut_off", exc.body.get("error") or exc.message)
+            raise
+        if self._state("cut_off", None) is not None:
+            self._set_state("cut_off", None)
         hub_has = self._push(hub_has, summary, progress)
         self._upload_blobs(summary, progress)
         self._pull(summary, progress)
@@ -503,6 +511,8 @@ class Agent:
             "clock_offset_ms": self.clock_offset_ms, "clock_jump_ms": estimate.jump_ms, "clock_note": estimate.note,
             "conflicts": len(self.replica.conflicts()),
             "refused_by_hub": rejections,
+            # Why the hub refused this device at its last sync (revoked), if it did.
+            "cut_off": self._state("cut_off", None),
         }
 
     def _conflict_ids(self) -> set[tuple[str, int]]:

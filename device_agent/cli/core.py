@@ -123,6 +123,9 @@ def status(ctx: click.Context) -> None:
             f"{state['pending_blobs']} file(s) ({state['pending_blob_bytes']} bytes)\n"
             f"last sync: {state['last_sync_at'] or 'never'}; clock offset to hub: {state['clock_offset_ms']} ms; "
             f"conflicts kept: {state['conflicts']}")
+    if state["cut_off"]:
+        text += (f"\nTHE HUB REFUSES THIS DEVICE: {state['cut_off']} — the {state['pending_ops']} op(s) waiting here "
+                 "cannot reach it; tell your administrator, who can enrol a new device")
     if state["clock_note"]:
         text += f"\n{state['clock_note']}"
     for refusal in state["refused_by_hub"]:

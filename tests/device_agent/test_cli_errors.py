@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from hub import auth
 from hub.app import store_of
 from sync.ops import APPEND, MOVE, SET
 
@@ -133,3 +134,15 @@ def test_an_address_that_is_not_a_hub_address_is_named_as_such(tmp_path, code):
     refused = Tablet(tmp_path / "tablet").json("enrol", "--code", code(), "--hub", "notaurl", ok=False)
     assert refused["error"] == "'notaurl' is not a hub address" and "http://HOST:PORT" in refused["hint"]
     assert not (tmp_path / "tablet" / "agent.json").exists()
+
+
+def test_a_revoked_tablet_says_so_in_its_status_and_what_cannot_reach_the_hub(hub, enrolled):
+    enrolled.run("sync")
+    node = json.loads((enrolled.home / "agent.json").read_text())["node"]
+    auth.revoke_device(store_of(hub.app), node)  # the administrator cut it off
+    enrolled.run("accept", "job-1")
+    refused = enrolled.json("sync", ok=False)
+    assert refused["status"] == 1 and "revoked" in refused["error"]
+    status = enrolled.run("status").stdout
+    assert "THE HUB REFUSES THIS DEVICE: this device has been revoked — the 1 op(s) waiting here" in status
+    assert enrolled.json("status")["cut_off"] == "this device has been revoked"
