@@ -62,7 +62,10 @@ def sla_targets(agent: Agent, ticket: dict[str, Any]) -> dict[str, Any]:
     seed table or the one the contract's overrides name, then the contract's SLA policy, then its
     overrides) applied to the contract and policy in the local replica. ``targets`` gives minutes
     per clock at the ticket's priority; None is no commitment on that clock."""
-    given = ticket.get("priority")
+    # The hub's SLA engine writes, in ticket.sla, the priority whose targets apply: the one before
+    # any raise a breach made (raising calls for attention; it does not move the clocks' targets).
+    held = ticket.get("sla")
+    given = held.get("priority") if isinstance(held, dict) and held.get("priority") else ticket.get("priority")
     priority = given if isinstance(given, str) and given in PRIORITIES else "Medium"
     contract = _record(agent, "contract", ticket.get("contract_id"))
     policy = _record(agent, "sla_policy", contract.get("sla_policy_id"))

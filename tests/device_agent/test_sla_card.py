@@ -22,6 +22,7 @@ from device_agent.cli import main
 from device_agent.views import job_card
 from hub import auth
 from hub.app import store_of
+from hub.engines import sla as sla_engine
 from hub.engines import sla_calendar, sla_policy
 from schema import sla_terms
 from sync.ops import SET
@@ -146,3 +147,14 @@ def test_one_rule_the_hub_reexports_and_the_tablet_imports_without_the_hub():
                                "if m.split('.')[0] in ('hub', 'flask', 'psycopg')))"],
         capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_after_a_breach_raised_the_priority_the_card_keeps_the_targets_the_clocks_run_on(hub, code, hub_sla,
+                                                                                          tmp_path):
+    store = store_of(hub.app)
+    sla_engine.ENGINE.run(store, store.now_ms())  # the High ticket opened on 2026-11-27 08:00 is long breached
+    assert store.replica.entity("ticket", "tkt-1")["priority"] == "Critical"
+    home = synced_tablet(hub, code, tmp_path / "tablet")
+    card = card_of(home)
+    assert card["priority"] == hub_sla()["priority"] == "High"
+    assert card["targets"] == hub_targets(hub_sla()) == {"response": 60, "onsite": 240, "resolution": 480}
