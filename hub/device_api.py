@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from marshmallow import Schema, fields, validate
 
 from sync.protocol import PROTOCOL_VERSION
 
 from . import auth
 from .auth import current_store
-from .errors import ApiError
+from .errors import json_object
 
 bp = Blueprint("device_api", __name__, url_prefix="/api/v1")
 
@@ -22,9 +22,7 @@ class EnrolSchema(Schema):
 
 @bp.post("/enrol")
 def enrol():
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ApiError(400, "the body must be a JSON object", [("body", "send Content-Type: application/json")])
+    data = json_object()
     data = EnrolSchema().load(data)
     store = current_store()
     device, token = auth.enrol(store, data["code"], data["device_name"], data["agent_version"])

@@ -13,10 +13,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flask import Flask, Request, jsonify
+from flask import Flask, Request, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.utils import cached_property
 
 from schema.base import reason as marshmallow_reason
@@ -82,6 +82,17 @@ class HubRequest(Request):
             raise ApiError(400, "the request is not valid", [(where or "body", why)], hint=_UNSTORABLE_HINT)
         return data
 
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        """A body that is not JSON: without a JSON content type, ask for one; with it, say the text
+        does not parse and where (the parser's line and column), never "send Content-Type"."""
+        if e is None:
+            got = self.mimetype or "none"
+            raise ApiError(400, "the body must be a JSON object",
+                           [("body", f"send Content-Type: application/json (got {got})")],
+                           hint="send the body as JSON with that header")
+        raise ApiError(400, "the body is not valid JSON", [("body", _json_failure(self.get_data(cache=True), e))],
+                       hint="fix the JSON (a JSON object) and send it again")
+
     @cached_property
     def args(self) -> MultiDict[str, str]:
         # Parsed afresh on each read until it passes, so a refused query is never served from cache.
@@ -94,6 +105,33 @@ class HubRequest(Request):
         if refused:
             raise ApiError(400, "bad query parameters", refused, hint=_UNSTORABLE_HINT)
         return parsed
+
+
+def _json_failure(text: bytes, exc: ValueError) -> str:
+    """Why ``text`` is not JSON, and where, as the parser says."""
+    if not text.strip():
+        return "not valid JSON: the body is empty; send a JSON object"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not valid JSON: not UTF-8 text (byte {exc.start})"
+    return f"not valid JSON: {exc}"
+
+
+_JSON_KINDS = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "true or false",
+               type(None): "null"}
+
+
+def json_object() -> dict[str, Any]:
+    """The request body, which must be a JSON object: 400 naming ``body`` and saying whether the
+    content type is missing, the text does not parse (where), or it parses to something else."""
+    data = request.get_json()
+    if not isinstance(data, dict):
+        kind = _JSON_KINDS.get(type(data), type(data).__name__)
+        raise ApiError(400, "the body must be a JSON object",
+                       [("body", f"got {kind}; send a JSON object ({{\"name\": value, ...}})")],
+                       hint="wrap the fields in one JSON object")
+    return data
 
 
 _UNSTORABLE_HINT = "no database the hub runs on can keep this value; send one that fits"
@@ -158,6 +196,17 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         status = exc.code or 500
+        if isinstance(exc, NotFound):
+            return jsonify(body(404, f"no route {request.path}",
+                                [("path", f"{request.path} is not a route of this hub")],
+                                "GET /api/v1/openapi.json lists every route and its methods")), 404
+        if isinstance(exc, MethodNotAllowed):
+            allowed = sorted(set(exc.valid_methods or ()) - {"HEAD", "OPTIONS"})
+            response = jsonify(body(405, f"{request.method} is not allowed on {request.path}",
+                                    [("method", f"use {' or '.join(allowed) or 'another route'}")],
+                                    "GET /api/v1/openapi.json lists every route and its methods"))
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or ()))
+            return response, 405
         return jsonify(body(status, exc.description or exc.name)), status
 
     @app.errorhandler(Exception)

@@ -10,6 +10,7 @@ from typing import Any
 from flask import current_app, g, jsonify, request
 from marshmallow import ValidationError
 
+from . import errors
 from .auth import permission_required
 from .errors import ApiError
 from .office_records import IdFactory
@@ -74,11 +75,8 @@ def portal_required(permission: str) -> Callable[[Callable[..., Any]], Callable[
 
 
 def json_object() -> dict[str, Any]:
-    """The request body, which must be a JSON object."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ApiError(400, "the body must be a JSON object", [("body", "send Content-Type: application/json")])
-    return data
+    """The request body, which must be a JSON object (see :func:`errors.json_object`)."""
+    return errors.json_object()
 
 
 def query(allowed: Mapping[str, Any], *, extra: Iterable[str] = ()) -> dict[str, Any]:

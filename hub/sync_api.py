@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify
 from marshmallow import Schema, fields, validate
 
 from sync.errors import InvalidOp
@@ -35,7 +35,7 @@ from sync.store.sql import SqlReplica
 
 from . import quarantine
 from .auth import Device, current_store, device_required, get_device
-from .errors import ApiError
+from .errors import ApiError, json_object
 from .scope import Scope, check_write, compute_scope
 from .store import WRITE_SLICE, HubStore
 
@@ -64,9 +64,7 @@ class PullSchema(Schema):
 
 
 def _json_body(schema: Schema) -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ApiError(400, "the body must be a JSON object", [("body", "send Content-Type: application/json")])
+    data = json_object()
     return schema.load(data)
 
 

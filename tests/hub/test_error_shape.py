@@ -156,3 +156,46 @@ def test_the_openapi_description_names_every_route_and_the_error_shape(app, clie
     dispatch = described["paths"]["/api/v1/jobs"]["post"]
     assert dispatch["x-permission"] == "service_management:assign" and dispatch["security"] == [{"user": []}]
     assert described["paths"]["/api/v1/sync/push"]["post"]["security"] == [{"device": []}]
+
+
+def reasons(reply):
+    return {item["field"]: item["reason"] for item in reply.get_json()["errors"]}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/customers", "/api/v1/enrol"])
+def test_a_json_body_that_does_not_parse_is_named_as_such_and_where_not_as_a_content_type_to_send(client, tokens,
+                                                                                                   path):
+    sent = {"Content-Type": "application/json", **tokens["office"]}
+    reply = client.post(path, data=b'{"name": "Harbour",\n "notes": }', headers=sent)
+    assert reply.status_code == 400 and reply.json["error"] == "the body is not valid JSON"
+    assert reasons(reply) == {"body": "not valid JSON: Expecting value at line 2, column 11"}
+    assert "Content-Type" not in reply.get_data(as_text=True)
+    empty = client.post(path, data=b"", headers=sent)
+    assert reasons(empty) == {"body": "not valid JSON: the body is empty; send a JSON object"}
+    listed = client.post(path, json=[1], headers=tokens["office"])
+    assert listed.json["error"] == "the body must be a JSON object" and reasons(listed)["body"].startswith("got a list")
+    plain = client.post(path, data=b"{}", headers={**tokens["office"], "Content-Type": "text/plain"})
+    assert reasons(plain) == {"body": "send Content-Type: application/json (got text/plain)"}
+
+
+def test_a_push_whose_json_does_not_parse_is_named_as_such(client, tokens):
+    reply = client.post("/api/v1/sync/push", data=b'{"ops": [}',
+                        headers={**tokens["device"], "Content-Type": "application/json"})
+    assert reply.status_code == 400
+    assert reasons(reply) == {"body": "not valid JSON: Expecting value at line 1, column 10"}
+
+
+def test_404_names_the_path_and_points_at_the_openapi_description(client, tokens):
+    for path in ("/", "/api/v1/nope", "/api/v2/tickets"):
+        reply = client.get(path, headers=tokens["office"])
+        assert reply.status_code == 404
+        assert reasons(reply) == {"path": f"{path} is not a route of this hub"}
+        assert "GET /api/v1/openapi.json" in reply.json["hint"]
+
+
+def test_405_names_the_method_and_the_methods_the_route_has(client, tokens):
+    reply = client.delete("/api/v1/customers", headers=tokens["office"])
+    assert reply.status_code == 405 and reply.json["error"] == "DELETE is not allowed on /api/v1/customers"
+    assert reasons(reply) == {"method": "use GET or POST"}
+    assert {m.strip() for m in reply.headers["Allow"].split(",")} >= {"GET", "POST"}
+    assert reasons(client.put("/api/v1/sync/push", headers=tokens["device"])) == {"method": "use POST"}
