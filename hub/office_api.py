@@ -212,7 +212,7 @@ class ConflictQuery(Schema):
 def conflicts():
     """Every conflict kept: concurrent writes overwritten (both values) and transitions skipped."""
     store = current_store()
-    wanted = query(ConflictQuery().fields)
+    wanted = query(ConflictQuery().fields, paged=False)
     if "eid" in wanted and "entity" not in wanted:
         raise ApiError(400, "bad query parameters", [("eid", "give entity too")])
     with store.reading():

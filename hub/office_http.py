@@ -79,24 +79,32 @@ def json_object() -> dict[str, Any]:
     return errors.json_object()
 
 
-def query(allowed: Mapping[str, Any], *, extra: Iterable[str] = ()) -> dict[str, Any]:
+def query(allowed: Mapping[str, Any], *, extra: Iterable[str] = (), paged: bool = True) -> dict[str, Any]:
     """Query parameters as typed values: ``allowed`` maps a name to a marshmallow field. Unknown
-    names are refused, so a misspelt filter never silently lists everything."""
+    names are refused, naming every parameter the route takes (its filters, and ``after`` and
+    ``limit`` where it pages), so a misspelt filter never silently lists everything. A route that
+    does not page (``paged=False``) refuses ``after`` and ``limit`` too: they would do nothing."""
     values: dict[str, Any] = {}
     errors = []
+    paging_names = ("after", "limit") if paged else ()
     for name in request.args:
-        if name in ("limit", "after", *extra):
+        if name in (*paging_names, *extra):
             continue
         spec = allowed.get(name)
         if spec is None:
-            errors.append((name, f"not a filter here; use one of {', '.join(sorted(allowed)) or 'none'}"))
+            taken = [f"filters: {', '.join(sorted(allowed))}" if allowed else "no filters"]
+            if paged:
+                taken.append("paging: after, limit")
+            elif name in ("after", "limit"):
+                taken.append("this route does not page")
+            errors.append((name, f"not a query parameter here; {'; '.join(taken)}"))
             continue
         try:
             values[name] = spec.deserialize(request.args[name])
         except ValidationError as exc:
             errors.append((name, " ".join(map(str, exc.messages))))
     if errors:
-        raise ApiError(400, "bad query parameters", errors)
+        raise ApiError(400, "bad query parameters", errors, hint="leave out or correct the parameters named")
     return values
 
 

@@ -78,7 +78,7 @@ def public(ticket: dict[str, Any]) -> dict[str, Any]:
 def tickets():
     """The customer's own requests, oldest first."""
     store = current_store()
-    wanted = query({"status": fields.String()})
+    wanted = query({"status": office_records.filterable("ticket", "status")})
     after, limit = paging()
     with store.reading():
         rows = office_records.select(store, "ticket", {"customer_id": g.user.customer_id, **wanted},

@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from marshmallow import fields, missing
+from marshmallow.validate import OneOf
 
 from schema import SCHEMAS, EntitySchema, load
 from sync.ops import ADD, MOVE, REMOVE, SET, unstorable
@@ -252,8 +253,16 @@ def move(store: HubStore, entity: str, eid: str, target: str) -> dict[str, Any]:
 
 
 def filterable(entity: str, name: str) -> fields.Field | None:
-    """The schema field a list may be filtered on: plain strings, flags, whole numbers, set members."""
+    """The schema field a list may be filtered on: plain strings, flags, whole numbers, set members,
+    and a status, which must be a state of the entity's state machine (a state it never reaches
+    would list nothing, as if there were no such records)."""
     found = schema_of(entity).fields.get(name)
+    machine = found.metadata.get("machine") if found is not None else None
+    if machine is not None:
+        states = ", ".join(sorted(machine.states))
+        noun = entity.replace("_", " ")
+        return fields.String(validate=OneOf(
+            sorted(machine.states), error=f"{{input}} is not a state of a {noun}; use one of {states}"))
     if isinstance(found, fields.List) and found.metadata.get("merge") == "set":
         return found.inner
     if isinstance(found, fields.String | fields.Boolean | fields.Integer) and not isinstance(found, fields.Email):

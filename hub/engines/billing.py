@@ -69,7 +69,7 @@ def list_invoices():
 def preview_draft():
     """What drafting a ticket or contract period now would put on its invoices (nothing written)."""
     store = current_store()
-    request_ = query(DraftSchema().fields)
+    request_ = query(DraftSchema().fields, paged=False)
     found = invoices.draft(store, store.now_ms(), request_, preview=True)
     return ok(found, count=len(found))
 

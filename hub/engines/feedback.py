@@ -119,7 +119,8 @@ def portal_response(survey_id: str):
     return _answer(survey_id, g.user.customer_id)
 
 
-SURVEY_FILTERS = {"status": fields.String(), "kind": fields.String(), "category": fields.String()}
+SURVEY_FILTERS = {"status": office_records.filterable("survey", "status"), "kind": fields.String(),
+                  "category": fields.String()}
 
 
 @bp.get("/portal/surveys")
@@ -155,7 +156,8 @@ def surveys():
 def tasks():
     """Tasks for people (detractor follow-up calls...), filtered."""
     store = current_store()
-    wanted = query({name: fields.String() for name in ("status", "kind", "assignee_role", "customer_id")})
+    wanted = query({"status": office_records.filterable("task", "status"),
+                    **{name: fields.String() for name in ("kind", "assignee_role", "customer_id")}})
     after, limit = paging()
     with store.reading():
         rows = office_records.select(store, "task", wanted, after=after, limit=limit)
@@ -177,6 +179,6 @@ def move_task(task_id: str):
 def feedback_report():
     """NPS overall and per account, CSAT trend per account, health, detractors awaiting their call."""
     store = current_store()
-    query({})
+    query({}, paged=False)
     with store.reading():
         return ok(report(store, store.now_ms()))

@@ -203,7 +203,8 @@ def exceptions():
      response=["PurchaseRequest"])
 def purchase_requests():
     """Purchase requests raised by stock exceptions; withdrawn ones only with ?withdrawn=true."""
-    return _records("purchase_request", {**STOCK_QUERY, "status": fields.String(validate=validate.Length(1, 40)),
+    return _records("purchase_request", {**STOCK_QUERY,
+                                         "status": office_records.filterable("purchase_request", "status"),
                                          "withdrawn": fields.Boolean()}, {"withdrawn": False})
 
 

@@ -165,7 +165,7 @@ def report():
     """SLA compliance, mean first response by priority, and breaches by agent, hour and category,
     over the tickets opened from ``from`` to ``to`` (ISO dates or instants; default: the last 30 days)."""
     store = current_store()
-    span = sla_report.ReportQuery().load(query(sla_report.QUERY_FIELDS))
+    span = sla_report.ReportQuery().load(query(sla_report.QUERY_FIELDS, paged=False))
     with store.reading():
         found = sla_report.build(store, span, instant(store.now_ms()))
     return ok(found)

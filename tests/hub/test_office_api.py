@@ -287,6 +287,35 @@ def test_lists_filter_tickets_by_status_and_jobs_by_technician_a_page_at_a_time(
         assert reply.status_code == 400 and reply.json["errors"][0]["field"] == field, query
 
 
+def test_an_unknown_query_parameter_is_told_the_filters_and_the_paging_parameters(client, seeded, office):
+    reply = client.get(f"{API}/customers?cursor=X", headers=office)
+    assert reply.status_code == 400
+    [error] = reply.json["errors"]
+    assert error["field"] == "cursor" and "paging: after, limit" in error["reason"]
+    assert "filters: " in error["reason"] and "name" in error["reason"]
+    # A route that does not page says so, rather than taking a limit that would do nothing.
+    reply = client.get(f"{API}/conflicts?limit=5", headers=office)
+    assert reply.status_code == 400 and reply.json["errors"] == [
+        {"field": "limit", "reason": "not a query parameter here; filters: eid, entity; this route does not page"}]
+
+
+def test_a_status_filter_with_a_state_the_entity_never_has_is_refused_listing_the_states(client, store, seeded,
+                                                                                          office):
+    reply = client.get(f"{API}/jobs?status=flying", headers=office)
+    assert reply.status_code == 400
+    [error] = reply.json["errors"]
+    assert error["field"] == "status" and error["reason"].startswith("flying is not a state of a job; use one of ")
+    assert "scheduled" in error["reason"] and "completed" in error["reason"]
+    assert client.get(f"{API}/jobs?status=scheduled", headers=office).json["count"] == 1  # a real state still lists
+    portal = user(store, "harbour", READ, customer_id="cust-1")
+    reply = client.get(f"{API}/portal/tickets?status=flying", headers=portal)
+    assert reply.status_code == 400 and reply.json["errors"][0]["field"] == "status"
+    for path in ("/invoices", "/tasks", "/surveys", "/purchase_requests"):
+        reply = client.get(f"{API}{path}?status=flying", headers=office)
+        assert reply.status_code == 400 and reply.json["errors"][0]["field"] == "status", path
+        assert "use one of" in reply.json["errors"][0]["reason"], path
+
+
 def test_reassigning_a_job_moves_it_to_another_technician_and_van_and_unassigning_clears_them(
         client, seeded, office):
     van = created(client, "/stock_locations", {"kind": "van", "name": "Van 9"}, office)
