@@ -1,6 +1,8 @@
 """Field types shared by several entities."""
 
-from marshmallow import fields, validate
+from datetime import UTC, datetime
+
+from marshmallow import ValidationError, fields, validate
 
 PRIORITIES = ("Low", "Medium", "High", "Critical")
 
@@ -31,9 +33,27 @@ def longitude(**kwargs) -> fields.Float:
     return fields.Float(validate=validate.Range(-180, 180), **kwargs)
 
 
+# The instants a record may hold, in UTC: wide enough for equipment installed long ago, and far
+# enough from the calendar's ends that reading one in UTC, or correcting it by a device's clock
+# offset, cannot overflow (year 1 at +01:00 is year 0 in UTC, which Python cannot hold).
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _within_calendar(value: datetime) -> None:
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or not EARLIEST <= in_utc < LATEST:
+        raise ValidationError(f"must lie between {EARLIEST:%Y} and {LATEST:%Y} (UTC)")
+
+
 def when(**kwargs) -> fields.AwareDateTime:
     """A timezone-aware instant, ISO 8601 ("2026-11-27T09:30:00+00:00")."""
-    return fields.AwareDateTime(**kwargs)
+    given = kwargs.pop("validate", None)
+    checks = [_within_calendar, *([] if given is None else given if isinstance(given, list | tuple) else [given])]
+    return fields.AwareDateTime(validate=checks, **kwargs)
 
 
 def sha256(**kwargs) -> fields.String:

@@ -15,10 +15,12 @@ from device_agent.agent import Agent
 from device_agent.transport import InProcessTransport
 from device_agent.van import NotRecorded
 from hub import auth
+from hub.engines import run_all
 from sync.errors import InvalidOp
 
 from .test_error_shape import SEEDED, assert_error_shape, call, routes
 from .test_fuzz import hub_now_hlc, snapshot
+from .test_office_api import Tablet
 
 NUL = "nul\x00byte"
 
@@ -128,3 +130,16 @@ def test_a_tablet_refuses_to_record_text_with_a_nul_so_its_pushes_are_never_refu
         assert agent.sync().rejected == []
     finally:
         agent.close()
+
+
+def test_an_instant_at_the_calendars_end_is_quarantined_by_name_and_the_engines_run_on(client, store, seeded, device):
+    tablet = Tablet(client, device)
+    reply = tablet.push(tablet.record("time_log", "tl-year-1", technician_id="tech-1",
+                                      started_at="0001-01-01T00:30:00+01:00", ended_at="0001-01-01T01:30:00+01:00"),
+                        tablet.record("time_log", "tl-fine", technician_id="tech-1",
+                                      started_at="2026-11-27T09:00:00+00:00", ended_at="2026-11-27T10:00:00+00:00"))
+    assert reply["accepted"] == 1
+    [(field, reason)] = [(r["field"], r["reason"]) for r in reply["rejected"]]
+    assert field == "value" and "started_at: must lie between 1900 and 9000 (UTC)" in reason
+    run_all(store)  # billing, SLA, inventory... read every record: none of them trips on it
+    assert store.replica.entity("time_log", "tl-fine") and not store.replica.entity("time_log", "tl-year-1")
