@@ -22,6 +22,7 @@ from .base import Terms
 from .numbering import next_number
 from .periods import MONTHS_IN, iso, period_end, period_key, period_start
 from .plan import Ledger, Plan
+from .work import RESOLVED
 
 TICKET_MODELS = frozenset({"time_material", "warranty"})
 PERIOD_MODELS = frozenset({"fixed_fee", "retainer"})
@@ -108,9 +109,47 @@ def draft(store: HubStore, now_ms: int, request: dict[str, Any], *, preview: boo
         found = [invoice for invoice in plan.drafts.values() if invoice.get("billing_key") in keys]
         if not preview:
             found = [require(store, "invoice", invoice["id"]) for invoice in found]
+        why = _waiting(store, now_ms, request["ticket_id"], keys) if not found and request.get("ticket_id") else ""
     if not found:
-        raise ApiError(409, "nothing to invoice", [(next(iter(request)), "no billable work that is not invoiced yet")])
+        field = next(iter(request))
+        if why:
+            raise ApiError(409, "nothing to invoice yet", [(field, why)],
+                           hint="see the reason named; once it is met the ticket's work is drafted")
+        raise ApiError(409, "nothing to invoice", [(field, "no billable work that is not invoiced yet")])
     return found
+
+
+def _waiting(store: HubStore, now_ms: int, ticket_id: str, keys: list[str]) -> str:
+    """Why a ticket gives no draft although it has work not invoiced: the work waits for a price
+    or for its job to complete (a per-visit fee), said with the ticket's state when it is not
+    resolved. Empty when nothing waits: there is truly nothing left to invoice."""
+    ticket = view(store, "ticket", ticket_id) or {}
+    contract = view(store, "contract", ticket.get("contract_id") or "") or {}
+    model = model_for(contract.get("type"))
+    if model is None:
+        return ""
+    work = snapshot.contract_work(store, contract)
+    bill = model.bill(work, instant(now_ms), set(keys).__contains__)
+    waiting = {source for unit in bill.bills if unit.unit.key in keys for source in unit.pending}
+    reasons = []
+    logs = sorted(eid for entity, eid in waiting if entity == "time_log")
+    if logs:
+        reasons.append(f"{len(logs)} time log(s) cannot be priced: the contract has no rate for their category "
+                       "(rates.labour_rate, overtime_rate or travel_rate)")
+    parts = sorted(eid for entity, eid in waiting if entity == "part_usage")
+    if parts:
+        reasons.append(f"{len(parts)} part use(s) cannot be priced: their item has no unit_cost or unit_price")
+    visits = sorted(eid for entity, eid in waiting if entity == "visit")
+    open_jobs = [job for job in visits if work.jobs[job].get("status") != "completed"]
+    if open_jobs:
+        reasons.append(f"job(s) {', '.join(open_jobs)} not completed: a per-visit fee is due when its job completes")
+    if len(open_jobs) < len(visits):
+        reasons.append("the contract has no per-visit fee for the service type of a completed job "
+                       "(billing.job_type_fees or fixed_fee)")
+    status = ticket.get("status")
+    if reasons and status not in RESOLVED:
+        return f"ticket {ticket_id} is {status}, not resolved; " + "; ".join(reasons)
+    return "; ".join(reasons)
 
 
 def _open(store: HubStore, now_ms: int, eid: str) -> dict[str, Any]:

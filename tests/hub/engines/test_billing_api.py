@@ -5,6 +5,7 @@ one error shape naming the field."""
 from __future__ import annotations
 
 from hub import auth
+from sync.ops import SET
 
 from .test_billing_world import Tablet, contract, invoices, item, resolve, run, sync, ticket
 
@@ -130,3 +131,38 @@ def test_a_tablet_pushes_its_offline_visit_and_the_engines_run_drafts_the_invoic
     [draft] = client.get("/api/v1/invoices?ticket_id=tkt-1", headers=office).json["data"]
     # 127.50 + 25.00 + 45.00 = 197.50, less 10% per line (12.75 + 2.50 + 4.50 = 19.75): 177.75.
     assert (draft["subtotal"], draft["discount"], draft["total"]) == ("197.50", "19.75", "177.75")
+
+
+def test_a_ticket_whose_work_waits_is_told_why_not_that_there_is_no_billable_work(store, client, office):
+    # Per-visit fixed fee: the hours are in the fee, which is due when the job completes.
+    contract(store, "c-pv", "fixed_fee", billing={"fixed_fee": "90.00", "period": "per_visit"})
+    tablet = Tablet(node="tablet-pv")
+    job = ticket(store, "T1", "c-pv")
+    sync(store, [tablet.move(job, "en_route"), tablet.move(job, "on_site"),
+                 tablet.time("tl-1", job, "2026-11-27T09:00:00Z", "2026-11-27T10:10:00Z")])
+    reply = client.get("/api/v1/invoices/draft?ticket_id=T1", headers=office)
+    assert reply.status_code == 409 and reply.json["error"] == "nothing to invoice yet"
+    assert reply.json["errors"] == [{"field": "ticket_id", "reason": (
+        f"ticket T1 is open, not resolved; job(s) {job} not completed: a per-visit fee is due when its job "
+        "completes")}]
+    # T&M with a part the catalogue has no price for: it cannot be priced.
+    contract(store, "c-tm", "time_material", rates=RATES)
+    store.write([("item", "NOPRICE", SET, "name", "Mystery part")])
+    job = ticket(store, "T2", "c-tm")
+    sync(store, [tablet.part("pu-2", job, 1, sku="NOPRICE")])
+    reply = client.post("/api/v1/invoices/draft", json={"ticket_id": "T2"}, headers=office)
+    assert reply.status_code == 409 and reply.json["errors"][0]["reason"] == (
+        "ticket T2 is open, not resolved; 1 part use(s) cannot be priced: their item has no unit_cost or unit_price")
+    assert invoices(store) == []
+
+
+def test_a_ticket_all_invoiced_still_says_there_is_no_billable_work_left(store, client, office):
+    visit(store)
+    assert client.post("/api/v1/invoices/draft", json={"ticket_id": "T1"}, headers=office).status_code == 201
+    reply = client.get("/api/v1/invoices/draft?ticket_id=T1", headers=office)
+    assert reply.status_code == 200  # the open draft is what a draft now would hold
+    [draft] = reply.json["data"]
+    client.post(f"/api/v1/invoices/{draft['id']}/send", headers=office)
+    reply = client.get("/api/v1/invoices/draft?ticket_id=T1", headers=office)
+    assert reply.status_code == 409 and reply.json["errors"] == [
+        {"field": "ticket_id", "reason": "no billable work that is not invoiced yet"}]
