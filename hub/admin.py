@@ -28,6 +28,7 @@ from . import auth, quarantine
 from .blobs import SHA256
 from .db import is_url
 from .errors import ApiError
+from .office_records import view
 from .scope import JOB_RECORDS, Scope, compute_scope
 from .store import HubStore
 from .timeline import job_timeline
@@ -62,9 +63,13 @@ def device_status(store: HubStore, node: str) -> dict[str, Any]:
     owes it the reassignment) that the hub took in after the device's acknowledged cursor, not
     authored by the device; ``lag_exact`` is false when counting stopped at LAG_CAP or SCAN_CAP.
     A pull is acknowledged by the next one, so ``unacked`` of those were in its last reply and
-    are confirmed at its next sync. ``entering`` counts entities new in its scope (their history
-    comes first at the next pull). ``pending`` counts its ops held in quarantine. A revoked device
-    is not measured (``lag`` is None). Raises ApiError 404 for an unknown node.
+    are confirmed at its next sync (an agent acknowledges its last reply only then, so a device
+    fully up to date shows them), and ``to_send`` (``lag - unacked``) is what it has not been
+    sent yet: how far behind it really is. ``serves`` is the name of the technician or van it
+    serves now (its own ``name`` is the one given at enrolment). ``entering`` counts entities new
+    in its scope (their history comes first at the next pull). ``pending`` counts its ops held in
+    quarantine. A revoked device is not measured (``lag`` is None). Raises ApiError 404 for an
+    unknown node.
     """
     with store.reading():
         device = auth.get_device(store, node)
@@ -73,7 +78,10 @@ def device_status(store: HubStore, node: str) -> dict[str, Any]:
         report["skewed"] = bool(report["skewed"])
         # The quarantine is the store's own table, documented as queryable (sync/README).
         report["pending"] = store.conn.execute("SELECT count(*) FROM quarantine WHERE node = ?", (node,)).fetchone()[0]
-        report.update(lag=None, lag_exact=True, unacked=0, entering=0)
+        report.update(lag=None, lag_exact=True, unacked=0, to_send=None, entering=0)
+        subject = (view(store, "technician", device.technician_id) if device.technician_id
+                   else view(store, "stock_location", device.van_id or ""))
+        report["serves"] = subject.get("name") if subject else None
         if device.revoked_at:
             return report
         held = Scope.loads(device.acked_scope)
@@ -86,7 +94,8 @@ def device_status(store: HubStore, node: str) -> dict[str, Any]:
         unacked = 0
         if exact and device.offered_cursor is not None and device.offered_cursor > device.acked_cursor:
             unacked = lag - _count_after(store.replica, device.offered_cursor, wanted)[0]
-        report.update(lag=lag, lag_exact=exact, unacked=unacked, entering=len(scope.entities - held.entities))
+        report.update(lag=lag, lag_exact=exact, unacked=unacked, to_send=lag - unacked,
+                      entering=len(scope.entities - held.entities))
         return report
 
 
@@ -133,17 +142,23 @@ def rescope(store: HubStore, node: str, *, technician_id: str | None = None,
                            hint=f"check the id, or create the {entity} first (office API)")
         old_subject = device.technician_id if kind == "technician" else device.van_id
         before = compute_scope(store, device)
+        name = device.name
+        if old_subject != subject and device.name == f"{kind} {old_subject}":
+            # The name enrolment gave by default names the old subject: it follows the device.
+            name = f"{kind} {subject}"
         if old_subject != subject:
             held = Scope.loads(device.acked_scope).union(Scope.loads(device.offered_scope))
             # Forget the offer: the device's next cursor is then taken as it comes, and what it
             # may hold is the union kept as acknowledged (left_scope is computed against it).
             store.conn.execute(
-                "UPDATE devices SET technician_id = ?, van_id = ?, acked_scope = ?, offered_cursor = NULL, "
+                "UPDATE devices SET name = ?, technician_id = ?, van_id = ?, acked_scope = ?, offered_cursor = NULL, "
                 "offered_scope = NULL WHERE node = ?",
-                (technician_id, van_id, held.dumps() if device.acked_scope or device.offered_scope else None, node),
+                (name, technician_id, van_id, held.dumps() if device.acked_scope or device.offered_scope else None,
+                 node),
             )
         after = compute_scope(store, auth.get_device(store, node))
-    return {"node": node, "kind": kind, "from": old_subject, "to": subject, "changed": old_subject != subject,
+    return {"node": node, "name": name, "kind": kind, "from": old_subject, "to": subject,
+            "changed": old_subject != subject,
             "jobs_entering": sorted(after.jobs - before.jobs), "jobs_leaving": sorted(before.jobs - after.jobs),
             "entities_entering": len(after.entities - before.entities),
             "entities_leaving": len(before.entities - after.entities)}

@@ -257,11 +257,20 @@ def _offset(ms: int | None, skewed: bool) -> str:
 
 
 def _lag(device: dict[str, Any]) -> str:
+    """Ops the device has not been sent yet; those sent in its last reply, which it confirms at
+    its next sync, beside them ("+5 unconfirmed"): a device up to date reads 0."""
     if device["lag"] is None:
         return "-"
     if not device["lag_exact"]:
         return f">{device['lag']}" if device["lag"] >= admin_lib.LAG_CAP else f">={device['lag']}"
-    return f"{device['lag']} ({device['unacked']} sent)" if device["unacked"] else str(device["lag"])
+    if device["unacked"]:
+        return f"{device['to_send']} (+{device['unacked']} unconfirmed)"
+    return str(device["lag"])
+
+
+def _serves(device: dict[str, Any]) -> str:
+    subject = device["technician_id"] or device["van_id"] or "-"
+    return f"{subject} ({device['serves'][:24]})" if device.get("serves") else subject
 
 
 @admin.command()
@@ -270,8 +279,10 @@ def _lag(device: dict[str, Any]) -> str:
 def devices(ctx: click.Context, as_json: bool) -> None:
     """Every device: who it serves, when last seen and synced, clock offset, counts and lag.
 
-    LAG counts ops in the device's scope that the hub holds past the device's last acknowledged
-    pull ("sent": in its last reply, confirmed at its next sync); PENDING counts its ops held in
+    FOR is the technician or van the device serves now, with its name (NAME is the device's own,
+    given at enrolment). LAG counts ops in the device's scope that it has not been sent yet;
+    "+N unconfirmed" were sent in its last reply, which the device acknowledges at its next sync
+    (with --json, lag counts both and to_send the first). PENDING counts its ops held in
     quarantine (see 'admin quarantine --node NODE').
     """
     store = _existing_store(ctx)
@@ -288,7 +299,7 @@ def devices(ctx: click.Context, as_json: bool) -> None:
         click.echo("no devices enrolled yet; create a code with: fieldsync-hub admin enrol --technician ID")
         return
     now = store.now_ms()
-    rows = [[d["node"], d["name"][:24], d["kind"], d["technician_id"] or d["van_id"], _ago(d["last_seen_at"], now),
+    rows = [[d["node"], d["name"][:24], d["kind"], _serves(d), _ago(d["last_seen_at"], now),
              _ago(d["last_sync_at"], now), _offset(d["clock_offset_ms"], d["skewed"]),
              f"{d['pushed']}/{d['pulled']}/{d['rejected']}", _lag(d), d["pending"],
              "REVOKED" if d["revoked_at"] else "ok"] for d in report]
@@ -318,7 +329,7 @@ def rescope(ctx: click.Context, node: str, technician_id: str | None, van_id: st
         emit(moved, as_json, f"device {node} already serves {moved['kind']} {moved['to']}; nothing changed")
         return
     emit(moved, as_json,
-         f"device {node} moved from {moved['kind']} {moved['from']} to {moved['to']}\n"
+         f"device {node} ({moved['name']}) moved from {moved['kind']} {moved['from']} to {moved['to']}\n"
          f"  at its next sync it receives {len(moved['jobs_entering'])} job(s): "
          f"{', '.join(moved['jobs_entering']) or '-'}\n"
          f"  and drops {len(moved['jobs_leaving'])} job(s): {', '.join(moved['jobs_leaving']) or '-'}")

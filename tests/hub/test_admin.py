@@ -92,6 +92,42 @@ def test_the_devices_report_shows_lag_until_the_tablet_has_pulled_what_the_hub_w
     assert dev.node in text and "LAG" in text and "tech-1" in text
 
 
+def test_a_device_up_to_date_after_a_later_sync_reads_0_behind_with_its_last_reply_unconfirmed(
+        client, seeded, device):
+    dev, token = device
+    _, cursor, _ = pull_all(client, token)
+    first = admin.device_status(seeded, dev.node)  # right after the first sync
+    assert (first["lag"], first["unacked"], first["to_send"]) == (0, 0, 0)
+    seeded.write([("job", "job-1", SET, "completion_notes", f"note {i}") for i in range(5)])
+    behind = admin.device_status(seeded, dev.node)
+    assert (behind["lag"], behind["unacked"], behind["to_send"]) == (5, 0, 5)
+    assert "unconfirmed" not in cli(seeded, "devices").stdout
+    ops, cursor, _ = sync_again(client, token, cursor)  # the agent stops at more: false, unacknowledged
+    assert len(ops) == 5
+    status = admin.device_status(seeded, dev.node)
+    assert (status["lag"], status["unacked"], status["to_send"]) == (5, 5, 0)
+    text = cli(seeded, "devices").stdout
+    assert "0 (+5 unconfirmed)" in text and "5 (5 sent)" not in text
+    seeded.write([("job", "job-1", SET, "completion_notes", "one more")])
+    assert "1 (+5 unconfirmed)" in cli(seeded, "devices").stdout
+
+
+def test_rescope_renames_a_device_named_by_default_for_its_old_technician_and_the_report_names_who_it_serves(
+        client, seeded):
+    seed_second_technician(seeded)
+    code = auth.create_enrolment_code(seeded, "technician", "tech-1", "technician tech-1")  # enrol's default
+    plain, _ = auth.enrol(seeded, code, None, "test")
+    named, _ = auth.enrol(seeded, auth.create_enrolment_code(seeded, "technician", "tech-1", "x"), "Ana's tablet", "t")
+    for node in (plain.node, named.node):
+        assert cli(seeded, "rescope", node, "--technician", "tech-2").exit_code == 0
+    rows = {row["node"]: row for row in json.loads(cli(seeded, "devices", "--json").stdout)}
+    assert rows[plain.node]["name"] == "technician tech-2"
+    assert rows[named.node]["name"] == "Ana's tablet"  # a name someone chose is kept
+    assert rows[named.node]["technician_id"] == "tech-2" and rows[named.node]["serves"] == "Ben Okafor"
+    text = cli(seeded, "devices").stdout
+    assert "technician tech-1" not in text and "tech-2 (Ben Okafor)" in text
+
+
 def test_a_tablet_far_behind_is_reported_as_more_than_the_cap(client, seeded, device, monkeypatch):
     dev, token = device
     pull_all(client, token)
