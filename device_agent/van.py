@@ -232,6 +232,14 @@ def void(agent: Agent, entity: str, record_id: str, reason: str) -> Recorded:
                           hint="only its author can void it; ask the office to correct it")
     if record["voided"]:
         raise NotRecorded("record_id", f"{entity} {record_id} is already voided")
+    if entity == "stock_move":
+        usage = agent.replica.entity("part_usage", record_id)
+        if usage and not usage["voided"]:
+            # The movement of a part used on a job: voided alone, the stock would come back while
+            # the job still shows, and bills, the part.
+            raise NotRecorded("record_id", f"stock_move {record_id} is the van side of the part used on "
+                              f"{usage['value'].get('job_id')}", hint=f"void the use instead: "
+                              f"'fieldsync-agent void part_usage {record_id} --reason ...' voids both")
     batch = Batch(agent)
     batch.void(entity, record_id, OpId(author, int(counter)), reason)
     text = f"voided {entity} {record_id} ({reason})"

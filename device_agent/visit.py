@@ -318,8 +318,8 @@ def use_part(agent: Agent, job_id: str, sku: str, qty: Any, location: str | None
         if not agent.replica.entity("stock_location", source):
             # Recorded all the same (a colleague's van this tablet has never synced): the hub
             # knows every location, and its inventory engine raises an exception for a wrong one.
-            batch.warn(f"no stock location {source!r} is known on this device: check the id "
-                       "('fieldsync-agent van stock' on a van terminal shows its id)")
+            batch.warn(f"{source!r} is not a location this device holds (a warehouse or another van may well "
+                       "not be): if it is mistyped, void this use and record it again; the hub checks it")
     return batch.commit("use-part", text, job_id)
 
 

@@ -21,6 +21,7 @@ from schema.resources import ItemSchema
 
 from . import office_dispatch, office_portal, office_records, office_tickets, openapi
 from .auth import current_store
+from .engines import inventory_api
 from .errors import ApiError
 from .office_http import (
     ASSIGN,
@@ -44,6 +45,8 @@ bp = Blueprint("office", __name__, url_prefix="/api/v1")
 Creator = Callable[[HubStore, dict[str, Any], str], tuple[dict[str, Any], list[str]]]
 # A check of an edit beyond its fields' own validity: (store, id, changes in wire form); raises ApiError.
 EditCheck = Callable[[HubStore, str, dict[str, Any]], None]
+# A check of a status move beyond the state machine's: (store, id, target state); raises ApiError.
+MoveCheck = Callable[[HubStore, str, str], None]
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Resource:
     fixed_hint: str = ""
     check_edit: EditCheck | None = None
     create_body: type[Schema] | None = None  # what POST takes, when it is not just the entity's schema
+    check_move: MoveCheck | None = None
 
 
 class SkuSchema(Schema):
@@ -114,7 +118,8 @@ RESOURCES = (
     Resource("stock_location", "stock_locations", MANAGE, fixed=frozenset({"kind"})),
     Resource("item", "items", MANAGE, create_item, create_body=NewItemSchema),
     Resource("checklist_template", "checklist_templates", MANAGE),
-    Resource("parts_kit", "parts_kits", MANAGE, fixed=frozenset({"from_location_id", "to_location_id"})),
+    Resource("parts_kit", "parts_kits", MANAGE, fixed=frozenset({"from_location_id", "to_location_id"}),
+             check_edit=inventory_api.check_kit_edit, check_move=inventory_api.check_kit_move),
 )
 
 
@@ -183,7 +188,10 @@ def _add_resource(resource: Resource) -> None:
         def move_status(eid: str):
             store = current_store()
             target = StatusSchema().load(json_object())["status"]
-            return ok(office_records.move(store, entity, eid, target))
+            with store.unit_of_work():
+                if resource.check_move is not None:
+                    resource.check_move(store, eid, target)
+                return ok(office_records.move(store, entity, eid, target))
 
         routes.append((f"{base}/<eid>/status", "POST", f"move_{entity}", move_status, resource.edit,
                        {"summary": f"Move a {noun} to another status (409 if not allowed from the current one)",

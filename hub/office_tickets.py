@@ -33,8 +33,10 @@ def ownership_errors(store: HubStore, customer_id: str, record: dict[str, Any]) 
     for name, entity in OWNED.items():
         value = record.get(name)
         found = office_records.view(store, entity, value) if isinstance(value, str) else None
-        if isinstance(value, str) and (found is None or found["customer_id"] != customer_id):
-            errors.append((name, f"not a {entity} of customer {customer_id}"))
+        if isinstance(value, str) and found is None:
+            errors.append((name, f"no {entity} {value!r}"))
+        elif isinstance(value, str) and found["customer_id"] != customer_id:
+            errors.append((name, f"{value} is not a {entity} of customer {customer_id}"))
     asset = office_records.view(store, "asset", record["asset_id"]) if record.get("asset_id") else None
     if asset and record.get("site_id") and asset["site_id"] != record["site_id"]:
         errors.append(("asset_id", f"the asset is on site {asset['site_id']}, not {record['site_id']}"))

@@ -82,6 +82,38 @@ def _lines(store: HubStore, lines: list[dict[str, Any]]) -> list[tuple[str, Deci
     return [(line["sku"], line["qty"]) for line in lines]
 
 
+def require_kit_stock(store: HubStore, source: str, lines: list[tuple[str, Decimal]]) -> None:
+    """A kit leaves only with what its warehouse holds; a 409 naming each line short of it."""
+    short = []
+    for index, (sku, amount) in enumerate(lines):
+        held = inventory_state.qty(store.replica.entity("stock", inventory_state.stock_id(source, sku)).get("on_hand"))
+        if held < amount:
+            short.append((f"lines.{index}.qty", f"{source} holds {held} {sku}"))
+    if short:
+        raise ApiError(409, "the warehouse does not hold what the kit asks for", short,
+                       hint="receive stock first (POST /api/v1/stock/receipts) or send less")
+
+
+def check_kit_edit(store: HubStore, kit_id: str, changes: dict[str, Any]) -> None:
+    """A kit's lines are fixed once it has left: its warehouse was deducted for them."""
+    if "lines" not in changes:
+        return
+    office_records.require(store, "parts_kit", kit_id)  # a 404 for an id that names no kit
+    status = office_records.status_of(store, "parts_kit", kit_id)[0]
+    if status != "prepared":
+        raise ApiError(409, f"parts kit {kit_id} is {status}: its lines are fixed",
+                       [("lines", "only a prepared kit's lines can change")],
+                       hint="cancel it and send a new kit (POST /api/v1/stock/kits)")
+
+
+def check_kit_move(store: HubStore, kit_id: str, target: str) -> None:
+    """Dispatching a prepared kit through its status checks the warehouse as sending one does."""
+    if target == "dispatched":
+        kit = office_records.require(store, "parts_kit", kit_id)
+        require_kit_stock(store, kit["from_location_id"],
+                          [(line["sku"], inventory_state.qty(line["qty"])) for line in kit.get("lines") or []])
+
+
 def _writer(store: HubStore) -> Writer:
     return Writer(lambda row_id: store.replica.entity("stock", row_id))
 
@@ -124,15 +156,7 @@ def send_kit():
         if data["job_id"] is not None and office_records.view(store, "job", data["job_id"]) is None:
             raise ApiError(400, "the request is not valid", [("job_id", f"no job {data['job_id']!r}")])
         lines = _lines(store, data["lines"])
-        short = []
-        for index, (sku, amount) in enumerate(lines):
-            row = store.replica.entity("stock", inventory_state.stock_id(data["from_location_id"], sku))
-            held = inventory_state.qty(row.get("on_hand"))
-            if held < amount:
-                short.append((f"lines.{index}.qty", f"{data['from_location_id']} holds {held} {sku}"))
-        if short:
-            raise ApiError(409, "the warehouse does not hold what the kit asks for", short,
-                           hint="receive stock first (POST /api/v1/stock/receipts) or send less")
+        require_kit_stock(store, data["from_location_id"], lines)
         record = office_records.validate("parts_kit", {
             "from_location_id": data["from_location_id"], "to_location_id": data["to_location_id"],
             "job_id": data["job_id"], "note": data["note"],

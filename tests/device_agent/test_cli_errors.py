@@ -126,7 +126,7 @@ def test_a_part_from_a_location_unknown_here_is_recorded_with_a_warning_and_bad_
     enrolled.run("sync")
     used = enrolled.run("use-part", "job-1", "CAP-45", "1", "--from", "nowhere")
     assert "recorded: used 1 x CAP-45 on job-1 from nowhere" in used.stdout
-    assert "no stock location 'nowhere' is known on this device" in used.stderr
+    assert "'nowhere' is not a location this device holds" in used.stderr
     refused = enrolled.json("use-part", "job-1", "CAP-45", "lots", ok=False)
     assert refused["errors"] == [{"field": "qty", "reason": "'lots' is not a quantity: give a number such as 2 or "
                                                             "1.5 (at most 6 decimals)"}]
@@ -148,3 +148,13 @@ def test_a_revoked_tablet_says_so_in_its_status_and_what_cannot_reach_the_hub(hu
     status = enrolled.run("status").stdout
     assert "THE HUB REFUSES THIS DEVICE: this device has been revoked — the 1 op(s) waiting here" in status
     assert enrolled.json("status")["cut_off"] == "this device has been revoked"
+
+
+def test_the_stock_side_of_a_part_used_is_voided_only_with_the_use(enrolled):
+    enrolled.run("sync")
+    used = enrolled.json("use-part", "job-1", "CAP-45", "1")
+    [usage_id] = [r["id"] for r in used["records"] if r["entity"] == "part_usage"]
+    refused = enrolled.json("void", "stock_move", usage_id, "--reason", "wrong part", ok=False)
+    assert refused["errors"][0]["field"] == "record_id" and f"void part_usage {usage_id}" in refused["hint"]
+    voided = enrolled.run("void", "part_usage", usage_id, "--reason", "wrong part").stdout
+    assert "voided part_usage" in voided and "on hand +1" in voided

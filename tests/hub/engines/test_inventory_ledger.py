@@ -181,6 +181,28 @@ def test_a_kit_dispatched_through_the_generic_routes_leaves_its_warehouse_once_a
     assert world.reconciliation("wh-1", "FLT-20")["balanced"]
 
 
+def test_a_kit_leaves_only_with_what_its_warehouse_holds_and_its_lines_are_fixed_once_it_has_left(world):
+    world.post("/stock/receipts", {"location_id": "wh-1", "lines": [{"sku": "FLT-20", "qty": "5"}]})
+    big = world.post("/parts_kits", {"from_location_id": "wh-1", "to_location_id": "van-7",
+                                     "lines": [{"sku": "FLT-20", "qty": "500"}]})["data"]
+    refused = world.post(f"/parts_kits/{big['id']}/status", {"status": "dispatched"}, 409)
+    assert [e["field"] for e in refused["errors"]] == ["lines.0.qty"] and "wh-1 holds 5 FLT-20" in str(refused)
+    assert world.get(f"/parts_kits/{big['id']}")["status"] == "prepared"
+
+    sent = world.post("/stock/kits", {"from_location_id": "wh-1", "to_location_id": "van-7",
+                                      "lines": [{"sku": "FLT-20", "qty": "2"}]})["data"]
+    reply = world.client.patch(f"{API}/parts_kits/{sent['id']}", json={"lines": [{"sku": "FLT-20", "qty": "9"}]},
+                               headers=world.office)
+    assert reply.status_code == 409 and reply.json["errors"][0]["field"] == "lines"
+    assert world.get(f"/parts_kits/{sent['id']}")["lines"] == [{"sku": "FLT-20", "qty": "2"}]
+    ok = world.client.patch(f"{API}/parts_kits/{big['id']}", json={"lines": [{"sku": "FLT-20", "qty": "3"}]},
+                            headers=world.office)
+    assert ok.status_code == 200  # a kit not yet gone can still be packed again
+    world.post(f"/parts_kits/{big['id']}/status", {"status": "dispatched"}, 200)
+    world.run()
+    assert world.stock("wh-1", "FLT-20")["on_hand"] == "0"
+
+
 @pytest.mark.parametrize("path, body, status, field", [
     ("/stock/receipts", {"location_id": "van-7", "lines": [{"sku": "CAP-45", "qty": "1"}]}, 400, "location_id"),
     ("/stock/receipts", {"location_id": "wh-9", "lines": [{"sku": "CAP-45", "qty": "1"}]}, 400, "location_id"),
