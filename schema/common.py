@@ -1,6 +1,8 @@
 """Field types shared by several entities."""
 
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
@@ -20,9 +22,32 @@ def name(**kwargs) -> fields.String:
     return fields.String(validate=validate.Length(1, 200), **kwargs)
 
 
+# Beyond a trillion a sum of money is a typing mistake ("1e30"), and rounding it to cents would
+# overflow Decimal's 28 digits inside the billing engine.
+MONEY_LIMIT = Decimal("1000000000000")
+
+
+def _checks(first: Any, kwargs: dict[str, Any]) -> list[Any]:
+    """``first`` and whatever ``validate`` the caller gave, as one list."""
+    given = kwargs.pop("validate", None)
+    return [first, *([] if given is None else given if isinstance(given, list | tuple) else [given])]
+
+
 def money(**kwargs) -> fields.Decimal:
     """Money travels as a decimal string ("12.50") and is a Decimal in memory, never a float."""
-    return fields.Decimal(as_string=True, places=None, allow_nan=False, **kwargs)
+    return fields.Decimal(as_string=True, places=None, allow_nan=False,
+                          validate=_checks(validate.Range(-MONEY_LIMIT, MONEY_LIMIT), kwargs), **kwargs)
+
+
+def price(**kwargs) -> fields.Decimal:
+    """An amount charged, paid or agreed (a rate, a fee, a price): never below zero — money going
+    back to a customer is a credit note, not a negative price."""
+    return money(validate=_checks(validate.Range(min=0), kwargs), **kwargs)
+
+
+def percent(**kwargs) -> fields.Decimal:
+    """A share of an amount, 0 to 100 (a discount)."""
+    return money(validate=_checks(validate.Range(0, 100), kwargs), **kwargs)
 
 
 def latitude(**kwargs) -> fields.Float:
@@ -51,9 +76,7 @@ def _within_calendar(value: datetime) -> None:
 
 def when(**kwargs) -> fields.AwareDateTime:
     """A timezone-aware instant, ISO 8601 ("2026-11-27T09:30:00+00:00")."""
-    given = kwargs.pop("validate", None)
-    checks = [_within_calendar, *([] if given is None else given if isinstance(given, list | tuple) else [given])]
-    return fields.AwareDateTime(validate=checks, **kwargs)
+    return fields.AwareDateTime(validate=_checks(_within_calendar, kwargs), **kwargs)
 
 
 def sha256(**kwargs) -> fields.String:

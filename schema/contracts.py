@@ -3,7 +3,7 @@
 from marshmallow import Schema, fields, validate
 
 from .base import EntitySchema, lww, status
-from .common import PRIORITIES, money, name, ref, text, when
+from .common import PRIORITIES, name, percent, price, ref, text, when
 from .machines import CONTRACT
 from .sla_defaults import TABLES
 
@@ -66,30 +66,30 @@ class SlaOverridesSchema(Schema):
 
 
 class RatesSchema(Schema):
-    labour_rate = money(required=True)
-    overtime_rate = money(allow_none=True)
-    callout_fee = money(allow_none=True)
-    travel_rate = money(allow_none=True)
-    parts_markup_pct = money(allow_none=True)
-    discount_pct = money(allow_none=True)
+    labour_rate = price(required=True)
+    overtime_rate = price(allow_none=True)
+    callout_fee = price(allow_none=True)
+    travel_rate = price(allow_none=True)
+    parts_markup_pct = price(allow_none=True)
+    discount_pct = percent(allow_none=True)
 
 
 class BillingTermsSchema(Schema):
     payment_days = fields.Integer(validate=validate.Range(0, 365), load_default=30)
     min_increment_min = fields.Integer(validate=validate.Range(1, 240), load_default=30)
-    fixed_fee = money(allow_none=True)
+    fixed_fee = price(allow_none=True)
     period = fields.String(validate=validate.OneOf(("monthly", "quarterly", "per_visit")), allow_none=True)
-    retainer_fee = money(allow_none=True)
-    retainer_hours = money(allow_none=True)
-    overage_rate = money(allow_none=True)
+    retainer_fee = price(allow_none=True)
+    retainer_hours = price(allow_none=True)
+    overage_rate = price(allow_none=True)
     carry_over = fields.String(validate=validate.OneOf(("use_it_or_lose_it", "rollover")), allow_none=True)
-    rollover_cap_hours = money(allow_none=True)
-    approval_threshold = money(allow_none=True)
+    rollover_cap_hours = price(allow_none=True)
+    approval_threshold = price(allow_none=True)
     non_billable_categories = fields.List(fields.String(validate=validate.Length(1, 80)), load_default=list)
     # Seed 000 bills T&M when the ticket is resolved; seed 002 after the customer's sign-off.
     bill_on = fields.String(validate=validate.OneOf(("ticket_resolved", "sign_off")), load_default="ticket_resolved")
     # Fixed fee per visit by job type (work order service type); others pay ``fixed_fee``.
-    job_type_fees = fields.Dict(keys=fields.String(validate=validate.Length(1, 40)), values=money(), allow_none=True)
+    job_type_fees = fields.Dict(keys=fields.String(validate=validate.Length(1, 40)), values=price(), allow_none=True)
 
 
 class ContractSchema(EntitySchema):
@@ -105,7 +105,7 @@ class ContractSchema(EntitySchema):
     billing = lww(fields.Nested(BillingTermsSchema, allow_none=True))
     starts_at = lww(when(allow_none=True))
     ends_at = lww(when(allow_none=True))
-    value = lww(money(allow_none=True))
+    value = lww(price(allow_none=True))
     notes = lww(text(2000, allow_none=True))
     # Written by the engines: SLA overdue flags and billing state per period (retainer carry-over).
     health = lww(fields.Dict(allow_none=True))
@@ -118,7 +118,7 @@ class MilestoneSchema(EntitySchema):
     entity = "milestone"
     contract_id = lww(ref(required=True))
     title = lww(name(required=True))
-    amount = lww(money(required=True))
+    amount = lww(price(required=True))
     sequence = lww(fields.Integer(validate=validate.Range(1, 1000), required=True))
     approved_at = lww(when(allow_none=True))
 

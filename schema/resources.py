@@ -3,7 +3,7 @@
 from marshmallow import fields, validate
 
 from .base import EntitySchema, counter, lww, status, tags
-from .common import latitude, longitude, money, name, ref, text, when
+from .common import latitude, longitude, name, price, ref, text, when
 from .machines import KIT
 from .service import PartLineSchema
 
@@ -37,9 +37,8 @@ class ItemSchema(EntitySchema):
     entity = "item"
     name = lww(name(required=True))
     unit = lww(fields.String(validate=validate.Length(1, 20), load_default="ea"))
-    # What a part costs and sells for: never below zero (a refund is a credit note, not a price).
-    unit_cost = lww(money(required=True, validate=validate.Range(min=0)))
-    unit_price = lww(money(required=True, validate=validate.Range(min=0)))
+    unit_cost = lww(price(required=True))
+    unit_price = lww(price(required=True))
     active = lww(fields.Boolean(load_default=True))
 
 

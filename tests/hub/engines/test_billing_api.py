@@ -166,3 +166,23 @@ def test_a_ticket_all_invoiced_still_says_there_is_no_billable_work_left(store, 
     reply = client.get("/api/v1/invoices/draft?ticket_id=T1", headers=office)
     assert reply.status_code == 409 and reply.json["errors"] == [
         {"field": "ticket_id", "reason": "no billable work that is not invoiced yet"}]
+
+
+def test_contract_terms_are_never_negative_nor_absurd_and_the_engines_keep_running(store, client, office):
+    store.write([("customer", "cust-1", SET, "name", "Harbour Hotel")])
+    base = {"customer_id": "cust-1", "title": "Plant care", "type": "fixed_fee",
+            "starts_at": "2026-10-01T00:00:00Z"}
+    for body, field in (({"billing": {"fixed_fee": "1e30", "period": "monthly"}}, "billing"),
+                        ({"billing": {"fixed_fee": "-100", "period": "monthly"}}, "billing"),
+                        ({"rates": {"labour_rate": "-85"}}, "rates"),
+                        ({"rates": {"labour_rate": "85", "discount_pct": "150"}}, "rates"),
+                        ({"value": "-1"}, "value")):
+        refused = client.post("/api/v1/contracts", json={**base, **body}, headers=office)
+        assert refused.status_code == 400, (body, refused.json)
+        assert refused.json["errors"][0]["field"].split(".")[0] == field, refused.json
+    contract = client.post("/api/v1/contracts", json={**base, "type": "milestone", "value": "10000"},
+                           headers=office).json["data"]
+    refused = client.post("/api/v1/milestones", json={"contract_id": contract["id"], "title": "Stage 1",
+                                                      "sequence": 1, "amount": "-500"}, headers=office)
+    assert refused.status_code == 400 and refused.json["errors"][0]["field"] == "amount"
+    assert client.post("/api/v1/engines/run", headers=office).status_code == 200
