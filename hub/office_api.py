@@ -21,6 +21,7 @@ from schema.resources import ItemSchema
 
 from . import office_dispatch, office_portal, office_records, office_tickets, openapi
 from .auth import current_store
+from .device_time import parse_instant
 from .engines import inventory_api
 from .errors import ApiError
 from .office_http import (
@@ -100,13 +101,49 @@ def _asset_site_check(store: HubStore, customer_id: str, record: dict[str, Any])
                        hint=f"give a site of customer {customer_id} (GET /api/v1/sites?customer_id={customer_id})")
 
 
+# What a contract of each type bills by: without it an active contract would never invoice.
+BILLED_BY = {"fixed_fee": (("billing", "fixed_fee"), ("billing", "job_type_fees")),
+             "time_material": (("rates", "labour_rate"),), "retainer": (("billing", "retainer_fee"),)}
+
+
+def check_contract_edit(store: HubStore, eid: str, changes: dict[str, Any]) -> None:
+    if changes.keys() & {"starts_at", "ends_at"}:
+        _contract_dates({**office_records.require(store, "contract", eid), **changes})
+
+
+def create_contract(store: HubStore, data: dict[str, Any], eid: str) -> tuple[dict[str, Any], list[str]]:
+    record = office_records.validate("contract", data)
+    _contract_dates(record)
+    return office_records.create(store, "contract", eid, record), []
+
+
+def _contract_dates(contract: dict[str, Any]) -> None:
+    starts, ends = (parse_instant(contract.get(name)) for name in ("starts_at", "ends_at"))
+    if starts is not None and ends is not None and ends <= starts:
+        raise ApiError(400, "the contract ends before it starts", [("ends_at", "must be after starts_at")])
+
+
+def check_contract_move(store: HubStore, eid: str, target: str) -> None:
+    """A contract goes active only with the terms its type bills by."""
+    if target != "active":
+        return
+    contract = office_records.require(store, "contract", eid)
+    terms = BILLED_BY.get(contract["type"])
+    if terms and not any((contract.get(group) or {}).get(name) is not None for group, name in terms):
+        wanted = " or ".join(f"{group}.{name}" for group, name in terms)
+        raise ApiError(409, f"a {contract['type']} contract needs {wanted} before it is active",
+                       [(wanted.split(" or ")[0], f"required for a {contract['type']} contract")],
+                       hint=f"set it with PATCH /api/v1/contracts/{eid}, then activate the contract")
+
+
 RESOURCES = (
     Resource("customer", "customers", MANAGE),
     Resource("contact", "contacts", MANAGE, fixed=frozenset({"customer_id"})),
     Resource("site", "sites", MANAGE, fixed=frozenset({"customer_id"})),
     Resource("asset", "assets", MANAGE, create_asset, fixed=frozenset({"customer_id"}), check_edit=check_asset_edit),
     Resource("sla_policy", "sla_policies", MANAGE),
-    Resource("contract", "contracts", MANAGE, fixed=frozenset({"customer_id"})),
+    Resource("contract", "contracts", MANAGE, create_contract, fixed=frozenset({"customer_id"}),
+             check_edit=check_contract_edit, check_move=check_contract_move),
     Resource("milestone", "milestones", MANAGE, fixed=frozenset({"contract_id"})),
     Resource("ticket", "tickets", WRITE, office_tickets.create_ticket, frozenset({"customer_id", "opened_at"}),
              check_edit=office_tickets.check_edit),

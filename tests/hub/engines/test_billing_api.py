@@ -186,3 +186,22 @@ def test_contract_terms_are_never_negative_nor_absurd_and_the_engines_keep_runni
                                                       "sequence": 1, "amount": "-500"}, headers=office)
     assert refused.status_code == 400 and refused.json["errors"][0]["field"] == "amount"
     assert client.post("/api/v1/engines/run", headers=office).status_code == 200
+
+
+def test_a_contract_ends_after_it_starts_and_goes_active_only_with_what_its_type_bills_by(store, client, office):
+    store.write([("customer", "cust-1", SET, "name", "Harbour Hotel")])
+    base = {"customer_id": "cust-1", "title": "Plant care", "type": "fixed_fee", "starts_at": "2026-10-01T00:00:00Z"}
+    refused = client.post("/api/v1/contracts", json={**base, "ends_at": "2026-09-01T00:00:00Z"}, headers=office)
+    assert refused.status_code == 400 and refused.json["errors"][0]["field"] == "ends_at"
+    contract = client.post("/api/v1/contracts", json=base, headers=office).json["data"]
+    moved = client.patch(f"/api/v1/contracts/{contract['id']}", json={"ends_at": "2026-01-01T00:00:00Z"},
+                         headers=office)
+    assert moved.status_code == 400 and moved.json["errors"][0]["field"] == "ends_at"
+
+    activate = f"/api/v1/contracts/{contract['id']}/status"
+    refused = client.post(activate, json={"status": "active"}, headers=office)
+    assert refused.status_code == 409 and refused.json["errors"][0]["field"] == "billing.fixed_fee"
+    assert client.get(f"/api/v1/contracts/{contract['id']}", headers=office).json["data"]["status"] == "draft"
+    client.patch(f"/api/v1/contracts/{contract['id']}", json={"billing": {"fixed_fee": "300", "period": "monthly"}},
+                 headers=office)
+    assert client.post(activate, json={"status": "active"}, headers=office).status_code == 200
