@@ -17,12 +17,15 @@ from sync.ops import APPEND
 
 from . import office_records, timeline
 from .auth import current_store
+from .device_time import parse_instant
 from .errors import ApiError
 from .office_http import READ, WRITE, doc, json_object, new_id, office_required, ok
 from .store import HubStore
 
 bp = Blueprint("office_tickets", __name__, url_prefix="/api/v1")
 
+# How far ahead of the hub's clock a ticket's opened_at may be: an office PC's clock a little fast.
+OPENED_AHEAD_MS = 5 * 60 * 1000
 # Fields of a ticket that must belong to the ticket's customer, and the entity each names.
 OWNED = {"site_id": "site", "asset_id": "asset", "contract_id": "contract"}
 
@@ -54,6 +57,11 @@ def create_ticket(store: HubStore, data: dict[str, Any], eid: str) -> tuple[dict
     """Open a ticket (see the module docstring for the rules applied); returns it and warnings."""
     data = {"opened_at": store.now_iso(), **data}
     record = office_records.validate("ticket", data)
+    opened = parse_instant(record["opened_at"])
+    if opened is not None and opened.timestamp() * 1000 > store.now_ms() + OPENED_AHEAD_MS:
+        # An SLA clock that starts in the future would show a ticket as on time that is not yet open.
+        raise ApiError(400, "a ticket cannot be opened in the future", [("opened_at", "later than the hub's clock")],
+                       hint="leave opened_at out to open it now, or give when the customer called")
     warnings: list[str] = []
     with store.unit_of_work():
         office_records.check_references(store, {"customer_id": record["customer_id"]})

@@ -243,10 +243,10 @@ def test_new_records_get_time_ordered_ids_and_money_and_instants_travel_as_utc_s
     assert (item["id"], item["unit_cost"], item["unit_price"]) == ("CAP-45", "4.10", "12.5")
     assert store.replica.entity("item", "CAP-45")["unit_cost"] == "4.10"
     ticket = created(client, "/tickets", {"customer_id": first, "title": "Leak",
-                                          "opened_at": "2026-11-27T10:30:00+01:00"}, office)
-    assert ticket["opened_at"] == "2026-11-27T09:30:00+00:00"
+                                          "opened_at": "2026-11-27T09:30:00+01:00"}, office)
+    assert ticket["opened_at"] == "2026-11-27T08:30:00+00:00"
     reply = client.post(API + "/tickets", json={"customer_id": first, "title": "Leak",
-                                                "opened_at": "2026-11-27T10:30:00"}, headers=office)
+                                                "opened_at": "2026-11-27T08:30:00"}, headers=office)
     assert reply.status_code == 400 and reply.json["errors"][0]["field"] == "opened_at"
 
 
@@ -454,3 +454,13 @@ def test_an_asset_stands_on_a_site_of_its_own_customer_and_a_price_is_never_nega
         body = {"sku": "CAP-45", "name": "Capacitor", "unit_cost": "4.10", "unit_price": "12.50", field: "-1"}
         refused = client.post(API + "/items", json=body, headers=office)
         assert refused.status_code == 400 and [e["field"] for e in refused.json["errors"]] == [field]
+
+
+def test_a_ticket_cannot_be_opened_in_the_future(client, seeded, office, clock):
+    late = "2099-01-28T09:00:00Z"
+    refused = client.post(API + "/tickets", json={"customer_id": "cust-1", "title": "Noise", "opened_at": late},
+                          headers=office)
+    assert refused.status_code == 400 and refused.json["errors"][0]["field"] == "opened_at"
+    opened = client.post(API + "/tickets", json={"customer_id": "cust-1", "title": "Noise",
+                                                 "opened_at": "2026-11-20T09:00:00Z"}, headers=office)
+    assert opened.status_code == 201  # a call taken earlier, entered now
