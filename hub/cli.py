@@ -21,7 +21,7 @@ from . import admin as admin_lib
 from . import auth, db
 from .config import HubConfig
 from .db import describe
-from .errors import ApiError
+from .errors import ApiError, body
 from .store import HubStore
 
 
@@ -51,8 +51,7 @@ class Failed(click.ClickException):
             super().show(file)
             return
         error = self.api_error
-        click.echo(json.dumps({"ok": False, "error": error.error, "hint": error.hint, "status": self.exit_code,
-                               "errors": [{"field": f, "reason": r} for f, r in error.errors]}))
+        click.echo(json.dumps(body(self.exit_code, error.error, error.errors, error.hint or "")))
 
 
 class HubGroup(click.Group):

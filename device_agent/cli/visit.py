@@ -8,7 +8,6 @@ A refusal prints what was wrong and what to do next (with ``--json``, the one er
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,26 +20,7 @@ from sync.errors import SyncError
 
 from .. import visit
 from ..van import NotRecorded, Recorded
-from . import agent_of, emit, main
-
-
-class Refused(click.ClickException):
-    """A refusal from the library: message and next step, or the JSON error shape with --json."""
-
-    def __init__(self, error: SyncError, as_json: bool) -> None:
-        super().__init__(error.message + (f"\nnext: {error.hint}" if error.hint else ""))
-        self.error = error
-        self.as_json = as_json
-
-    def show(self, file: Any = None) -> None:
-        if not self.as_json:
-            super().show(file)
-            return
-        error = self.error
-        errors = getattr(error, "errors", None) or (
-            [(error.field, error.reason)] if hasattr(error, "field") else [])
-        click.echo(json.dumps({"ok": False, "error": error.message, "hint": error.hint, "status": self.exit_code,
-                               "errors": [{"field": f, "reason": r} for f, r in errors]}))
+from . import Refused, agent_of, emit, main
 
 
 @contextmanager
@@ -49,7 +29,7 @@ def refusals(ctx: click.Context) -> Iterator[None]:
     try:
         yield
     except SyncError as exc:
-        raise Refused(exc, ctx.find_root().obj["json"]) from None
+        raise Refused.of(exc, ctx.find_root().obj["json"]) from None
 
 
 def report(ctx: click.Context, recorded: Recorded, lines: Iterable[str] = ()) -> None:
