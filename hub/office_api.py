@@ -130,9 +130,9 @@ def check_contract_move(store: HubStore, eid: str, target: str) -> None:
     contract = office_records.require(store, "contract", eid)
     terms = BILLED_BY.get(contract["type"])
     if terms and not any((contract.get(group) or {}).get(name) is not None for group, name in terms):
-        wanted = " or ".join(f"{group}.{name}" for group, name in terms)
-        raise ApiError(409, f"a {contract['type']} contract needs {wanted} before it is active",
-                       [(wanted.split(" or ")[0], f"required for a {contract['type']} contract")],
+        named = [f"{group}.{name}" for group, name in terms]
+        raise ApiError(409, f"a {contract['type']} contract needs {' or '.join(named)} before it is active",
+                       [(named[0], f"required for a {contract['type']} contract")],
                        hint=f"set it with PATCH /api/v1/contracts/{eid}, then activate the contract")
 
 
