@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from schema.machines import JOB
+from schema.visit import EARLIEST_WORK
 from sync.ops import dumps, loads
 
 from . import views
@@ -216,12 +217,12 @@ def step(agent: Agent, job_id: str, step_id: str, done: bool = True, note: str =
     return batch.commit("step", f"step {step_id} of {job_id} marked {'done' if done else 'not done'}", job_id)
 
 
-# The times a time log may hold, by this tablet's clock: none before 2000 (a dead battery's 1970, a
-# year typed 0001) and none more than a day ahead of the clock (a year typed 9999). One rule, for
-# every time recorded, typed or the clock's own, and the only one about the future: outside it is
-# a typo or a clock set wrong, never work to bill, so it is refused. A few hours ahead is left to
-# the hub, which measures the tablet's clock and moves its times by the offset.
-EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+# The times a time log may hold, by this tablet's clock: none before the schema's EARLIEST_WORK
+# (2000) and none more than a day ahead of the clock (a year typed 9999). One rule, for every time
+# recorded, typed or the clock's own, and the only one about the future: outside it is a typo or a
+# clock set wrong, never work to bill, so it is refused as it is typed. A few hours ahead is left
+# to the hub, which measures the tablet's clock and moves its times by the offset.
+EARLIEST_TIME = EARLIEST_WORK
 MOST_AHEAD = timedelta(days=1)
 
 

@@ -4,6 +4,8 @@
 the device's measured clock offset before any SLA uses them.
 """
 
+from datetime import UTC, datetime
+
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from .base import EntitySchema
@@ -11,6 +13,9 @@ from .common import latitude, longitude, name, ref, sha256, text, when
 
 STAGES = ("before", "during", "after", "document")
 TIME_CATEGORIES = ("labour", "travel", "overtime", "training", "admin")
+# Work logged before 2000 is a dead battery's clock (1970) or a year typed wrong (0001), never
+# work to bill. The tablet refuses it as it is typed; this refuses it in a log sent any other way.
+EARLIEST_WORK = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class CheckEventSchema(EntitySchema):
@@ -40,6 +45,9 @@ class TimeLogSchema(EntitySchema):
 
     @validates_schema
     def _ends_after_start(self, data, **kwargs):
+        if data["started_at"] < EARLIEST_WORK:
+            raise ValidationError(f"must be in {EARLIEST_WORK.year} or later: a time before that is a clock "
+                                  "set wrong or a typo, never work to bill", "started_at")
         if data["ended_at"] <= data["started_at"]:
             raise ValidationError("must be after started_at", "ended_at")
         if (data["ended_at"] - data["started_at"]).total_seconds() > 24 * 3600:

@@ -249,3 +249,19 @@ def test_work_on_a_job_assigned_since_the_tablets_last_pull_is_accepted_and_else
     assert [(r["id"], r["field"]) for r in reply["rejected"]] == [([dev.node, 3], "eid")]
     assert seeded.replica.entity("job", "job-2")["status"] == "accepted"
     assert "status" not in seeded.replica.entity("job", "job-3")
+
+
+def test_a_time_log_before_2000_pushed_by_anything_but_the_tablet_is_quarantined_naming_started_at(
+        client, seeded, device):
+    """The tablet refuses such a time as it is typed; a record sent another way (an older agent,
+    a script) meets the same rule at the hub instead of being billed for 1950."""
+    dev, token = device
+    ops = [Op(dev.node, 1, hlc.pack(NOW_MS), "time_log", "tl-1950", APPEND, "", {
+        "job_id": "job-1", "technician_id": "tech-1", "started_at": "1950-06-01T09:00:00Z",
+        "ended_at": "1950-06-01T10:00:00Z"})]
+    reply = client.post("/api/v1/sync/push", json={"ops": [to_wire(op) for op in ops]}, headers=bearer(token)).json
+    [refused] = reply["rejected"]
+    assert refused["id"] == [dev.node, 1]
+    assert "started_at" in refused["reason"] and "2000 or later" in refused["reason"]
+    assert seeded.replica.entity("time_log", "tl-1950") == {}
+    assert [row["id"] for row in seeded.replica.quarantined()] == [f"{dev.node}:1"]
