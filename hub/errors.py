@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.utils import cached_property
 
 from schema.base import reason as marshmallow_reason
-from sync.ops import MAX_DEPTH, TOO_DEEP, unstorable
+from sync.ops import MESSAGE_LEVELS, TOO_DEEP, unstorable
 
 
 class ApiError(Exception):
@@ -136,12 +136,7 @@ def json_object() -> dict[str, Any]:
 
 _UNSTORABLE_HINT = "no database the hub runs on can keep this value; send one that fits"
 
-# How deep a body may nest: its values' bound (MAX_DEPTH) with room for what carries them — a
-# pushed op's value lies three levels down, a record's field one. A value too deep within that is
-# refused by the check that names it (a schema's, an ingest's: a device's op is quarantined with
-# the reason, not its whole push refused); anything deeper is refused here, far within what the
-# parser (about 1,000 levels) and orjson (254: the quarantine keeps an op whole) handle.
-BODY_LEVELS = 2 * MAX_DEPTH
+BODY_LEVELS = MESSAGE_LEVELS  # how deep a request body may nest (see sync.ops)
 
 # A JSON text's strings and punctuation; what lies between (numbers, true, false, null) is skipped.
 _JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[][{}:,]', re.DOTALL)

@@ -47,6 +47,13 @@ HOLDS_NUL = "text may not contain a NUL character (\\u0000)"
 # near 1,000 levels, orjson's encoder at 254). A record's fields each may nest this deep.
 MAX_DEPTH = 64
 TOO_DEEP = f"lists and objects may nest at most {MAX_DEPTH} levels deep"
+# How deep a whole message may nest (a hub's request body, a peer's sync message): the values'
+# bound with room for what carries them — a pushed op's value lies three levels down, a record's
+# field one more. A value too deep within that is refused by the check that names it (a schema's:
+# the op is quarantined with the reason, not its whole push refused); anything deeper is refused
+# whole, far within what the parser (about 1,000 levels) and orjson (254: the quarantine keeps an
+# op whole) handle.
+MESSAGE_LEVELS = 2 * MAX_DEPTH
 _PLAIN = frozenset({float, bool, type(None)})  # JSON values that always fit
 
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import orjson
 
 from .errors import InvalidOp, ProtocolError, SchemaVersionMismatch, SyncError
-from .ops import Op, from_wire, to_wire
+from .ops import MESSAGE_LEVELS, Op, from_wire, to_wire, unstorable
 from .replica import IngestResult
 from .vv import plan_push
 
@@ -63,6 +63,10 @@ def decode(data: bytes) -> dict[str, Any]:
         raise ProtocolError(f"message is not valid JSON: {exc}") from None
     if not isinstance(message, dict) or "type" not in message:
         raise ProtocolError("message must be a JSON object with a 'type'")
+    found = unstorable(message, MESSAGE_LEVELS)
+    if found is not None:
+        where, why = found
+        raise ProtocolError(f"message: {where}: {why}")
     version = message.get("v")
     if version != PROTOCOL_VERSION:
         raise SchemaVersionMismatch(PROTOCOL_VERSION, version if isinstance(version, int) else -1)
