@@ -43,8 +43,10 @@ PULL_BATCH = MAX_PULL
 
 _AGENT_DDL = (
     "CREATE TABLE IF NOT EXISTS agent_state (key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID",
+    # hub_received: the bytes of the file the hub last said it holds (an upload cut midway goes on
+    # from there), so what still waits is known without asking it.
     "CREATE TABLE IF NOT EXISTS blob_queue (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, mime TEXT, "
-    "added_at TEXT NOT NULL, uploaded_at TEXT)",
+    "added_at TEXT NOT NULL, uploaded_at TEXT, hub_received INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS hub_rejections (node TEXT NOT NULL, counter INTEGER NOT NULL, field TEXT, "
     "reason TEXT, at TEXT, clock_ahead INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (node, counter))",
     "CREATE TABLE IF NOT EXISTS left_scope (entity TEXT NOT NULL, eid TEXT NOT NULL, at TEXT NOT NULL, "
@@ -130,10 +132,10 @@ class Agent:
         with self.replica.transaction():
             for statement in _AGENT_DDL:
                 self.replica.conn.execute(statement)
-            columns = {row[1] for row in self.replica.conn.execute("PRAGMA table_info(hub_rejections)")}
-            if "clock_ahead" not in columns:  # a home folder of an agent that predates it
-                self.replica.conn.execute(
-                    "ALTER TABLE hub_rejections ADD COLUMN clock_ahead INTEGER NOT NULL DEFAULT 0")
+            # Columns added since the first agents: a home folder of an older one gets them here.
+            for table, column in (("hub_rejections", "clock_ahead"), ("blob_queue", "hub_received")):
+                if column not in {row[1] for row in self.replica.conn.execute(f"PRAGMA table_info({table})")}:
+                    self.replica.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
         self._spool = Spool(home / "pull-spool")
         # What the hub was told this device holds is held before anyone reads it.
         self._apply_spooled(SyncSummary(), None)
@@ -315,7 +317,7 @@ class Agent:
     def _recheck_blobs(self) -> int:
         with self.replica.transaction():
             return self.replica.conn.execute(
-                "UPDATE blob_queue SET uploaded_at = NULL WHERE uploaded_at IS NOT NULL").rowcount
+                "UPDATE blob_queue SET uploaded_at = NULL, hub_received = 0 WHERE uploaded_at IS NOT NULL").rowcount
 
     def _push(self, hub_has: int, summary: SyncSummary, progress: Progress | None) -> int:
         mine = self.config.node
@@ -369,6 +371,7 @@ class Agent:
             return False
         with open(self.blob_path(digest), "rb") as handle:
             while offset < size:
+                self._hub_received(digest, offset)
                 uploading(offset)
                 handle.seek(offset)
                 chunk = handle.read(BLOB_CHUNK)
@@ -387,6 +390,10 @@ class Agent:
                     continue
                 offset = size if reply["status"] == "verified" else int(reply["received"])
         return True
+
+    def _hub_received(self, digest: str, offset: int) -> None:
+        with self.replica.transaction():
+            self.replica.conn.execute("UPDATE blob_queue SET hub_received = ? WHERE sha256 = ?", (offset, digest))
 
     def _hub_blob_offset(self, summary: SyncSummary, digest: str, size: int) -> int:
         try:
@@ -495,7 +502,8 @@ class Agent:
         mine = self.replica.max_counters().get(self.config.node, 0)
         hub_has = int(self._state("hub_has", 0))
         pending_blobs = self.replica.conn.execute(
-            "SELECT count(*), coalesce(sum(size), 0) FROM blob_queue WHERE uploaded_at IS NULL").fetchone()
+            "SELECT count(*), coalesce(sum(size - hub_received), 0) FROM blob_queue WHERE uploaded_at IS NULL"
+        ).fetchone()
         rejections = [
             {"id": f"{node}:{counter}", "field": field, "reason": reason, "at": at,
              "waits_for_hub_clock": bool(clock_ahead)}

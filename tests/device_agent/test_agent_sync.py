@@ -46,3 +46,20 @@ def test_photos_upload_in_chunks_and_the_hub_verifies_them(hub, code, tmp_path):
         assert agent.status()["pending_blobs"] == 0
     finally:
         agent.close()
+
+
+def test_a_home_folder_of_an_older_agent_gets_the_columns_added_since_and_keeps_its_queue(hub, code, tmp_path):
+    photo = tmp_path / "before.jpg"
+    photo.write_bytes(b"\xff" * 300_000)
+    agent = Agent.enrol(tmp_path / "tablet", hub.url, code())
+    digest, size = agent.store_blob(photo, "image/jpeg")
+    for table, column in (("blob_queue", "hub_received"), ("hub_rejections", "clock_ahead")):
+        agent.replica.conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # as an older agent made it
+    agent.close()
+    agent = Agent.open(tmp_path / "tablet")
+    try:
+        assert (agent.status()["pending_blobs"], agent.status()["pending_blob_bytes"]) == (1, size)
+        assert agent.sync().blobs_uploaded == 1
+        assert agent.status()["pending_blob_bytes"] == 0
+    finally:
+        agent.close()

@@ -84,6 +84,7 @@ def test_a_photo_upload_cut_mid_chunk_resumes_from_what_the_hub_has(hub, code, t
         store.conn.execute("DELETE FROM blobs")
         proxy.cut_after(400_000)  # inside the second 256 kB chunk's connection (hello/push/GET use others)
         hub_blob = None
+        waiting_after_cut = None
         for _attempt in range(6):
             try:
                 agent.sync()
@@ -91,6 +92,10 @@ def test_a_photo_upload_cut_mid_chunk_resumes_from_what_the_hub_has(hub, code, t
             except HubUnreachable:
                 hub_blob = store.conn.execute("SELECT received, status FROM blobs WHERE sha256 = ?",
                                               (digest,)).fetchone()
+                if waiting_after_cut is None:
+                    waiting_after_cut = agent.status()["pending_blob_bytes"]
+        # Offline, the tablet counts what the hub had acknowledged: the first chunk is not waiting.
+        assert waiting_after_cut == size - 256 * 1024
         row = store.conn.execute("SELECT size, received, status FROM blobs WHERE sha256 = ?", (digest,)).fetchone()
         assert row == (size, size, "verified")
         assert agent.status()["pending_blobs"] == 0
