@@ -21,6 +21,7 @@ from schema.resources import ItemSchema
 
 from . import office_dispatch, office_portal, office_records, office_tickets, openapi
 from .auth import current_store
+from .billing.money import ZERO, amount_of, decimal
 from .device_time import parse_instant
 from .engines import inventory_api
 from .errors import ApiError
@@ -107,8 +108,11 @@ BILLED_BY = {"fixed_fee": (("billing", "fixed_fee"), ("billing", "job_type_fees"
 
 
 def check_contract_edit(store: HubStore, eid: str, changes: dict[str, Any]) -> None:
+    contract = {**office_records.require(store, "contract", eid), **changes}
     if changes.keys() & {"starts_at", "ends_at"}:
-        _contract_dates({**office_records.require(store, "contract", eid), **changes})
+        _contract_dates(contract)
+    if "value" in changes:
+        _milestones_within_value(store, contract, {}, "value")
 
 
 def create_contract(store: HubStore, data: dict[str, Any], eid: str) -> tuple[dict[str, Any], list[str]]:
@@ -121,6 +125,45 @@ def _contract_dates(contract: dict[str, Any]) -> None:
     starts, ends = (parse_instant(contract.get(name)) for name in ("starts_at", "ends_at"))
     if starts is not None and ends is not None and ends <= starts:
         raise ApiError(400, "the contract ends before it starts", [("ends_at", "must be after starts_at")])
+
+
+def create_milestone(store: HubStore, data: dict[str, Any], eid: str) -> tuple[dict[str, Any], list[str]]:
+    record = office_records.validate("milestone", data)
+    with store.unit_of_work():
+        office_records.check_references(store, {"contract_id": record["contract_id"]})
+        contract = office_records.require(store, "contract", record["contract_id"])
+        _milestones_within_value(store, contract, {eid: record["amount"]}, "amount")
+        return office_records.create(store, "milestone", eid, record), []
+
+
+def check_milestone_edit(store: HubStore, eid: str, changes: dict[str, Any]) -> None:
+    if "amount" in changes:
+        milestone = office_records.require(store, "milestone", eid)
+        contract = office_records.require(store, "contract", milestone["contract_id"])
+        _milestones_within_value(store, contract, {eid: changes["amount"]}, "amount")
+
+
+def _milestones_within_value(store: HubStore, contract: dict[str, Any], amounts: dict[str, Any], field: str) -> None:
+    """A project's milestones are stages of its agreed value: together they never exceed it (a
+    contract with no value set is not limited). ``amounts`` replace or add milestones' amounts;
+    ``field`` is the one the caller changed, named in the refusal."""
+    value = decimal(contract.get("value"))
+    if value is None:
+        return
+    held = (office_records.view(store, "milestone", mid)
+            for mid in store.links.sources("milestone", "contract_id", [contract["id"]]))
+    amounts = {**{m["id"]: m["amount"] for m in held if m is not None}, **amounts}
+    total = sum((amount_of(amount) for amount in amounts.values()), ZERO)
+    if total <= value:
+        return
+    currency = contract.get("currency") or ""
+    if field == "value":
+        reason = f"{value} {currency} is below the total of its {len(amounts)} milestones, {total} {currency}"
+        hint = "lower the milestones' amounts first (PATCH /api/v1/milestones/<id>), or keep the value"
+    else:
+        reason = f"the contract's milestones would total {total} {currency}, above its value {value} {currency}"
+        hint = f"lower the amount, or raise the contract's value (PATCH /api/v1/contracts/{contract['id']})"
+    raise ApiError(400, "the milestones would add up to more than the contract's value", [(field, reason)], hint=hint)
 
 
 def check_contract_move(store: HubStore, eid: str, target: str) -> None:
@@ -144,7 +187,8 @@ RESOURCES = (
     Resource("sla_policy", "sla_policies", MANAGE),
     Resource("contract", "contracts", MANAGE, create_contract, fixed=frozenset({"customer_id"}),
              check_edit=check_contract_edit, check_move=check_contract_move),
-    Resource("milestone", "milestones", MANAGE, fixed=frozenset({"contract_id"})),
+    Resource("milestone", "milestones", MANAGE, create_milestone, fixed=frozenset({"contract_id"}),
+             check_edit=check_milestone_edit),
     Resource("ticket", "tickets", WRITE, office_tickets.create_ticket, frozenset({"customer_id", "opened_at"}),
              check_edit=office_tickets.check_edit),
     Resource("work_order", "work_orders", WRITE, office_tickets.create_work_order, frozenset({"ticket_id"})),
