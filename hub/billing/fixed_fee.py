@@ -15,16 +15,16 @@ from datetime import datetime
 from decimal import Decimal
 
 from .base import ContractBill, ContractWork, Line, Source, UnitBill, unit_for
-from .money import money, pct_of
+from .money import pct_of, priced
 from .periods import contract_periods, iso, label, period_key
 from .work import jobs_of, per_ticket
 
 
 def fee_line(work: ContractWork, source: Source, description: str, fee: Decimal, order: tuple) -> Line:
     currency = work.terms.currency
-    amount = money(fee, currency)
-    return Line(source, description[:500], Decimal(1), "ea", amount, amount,
-                pct_of(amount, work.terms.discount_pct, currency), order=order)
+    qty, price, amount = priced(Decimal(1), fee, currency)
+    return Line(source, description[:500], qty, "ea", price, amount, pct_of(amount, work.terms.discount_pct, currency),
+                order=order)
 
 
 def per_period(work: ContractWork, now: datetime, opened: Callable[[str], bool]) -> ContractBill:

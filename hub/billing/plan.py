@@ -28,7 +28,7 @@ from typing import Any
 from sync.ops import MOVE, SET
 
 from .base import ContractBill, Line, Source, Terms, Unit
-from .money import ZERO, amount_of, decimal, money_text, qty_text
+from .money import ZERO, amount_of, decimal, money_text, price_text, qty_text
 from .numbering import invoice_id, number_of
 
 ISSUED = frozenset({"sent", "paid"})
@@ -85,7 +85,7 @@ class Plan:
 def wire_line(source: Source, description: str, qty: Decimal, unit: str, unit_price: Decimal, amount: Decimal,
               discount: Decimal, cost: Decimal | None, currency: str) -> dict[str, Any]:
     return {"description": description[:500], "qty": qty_text(qty), "unit": unit,
-            "unit_price": money_text(unit_price, currency), "amount": money_text(amount, currency),
+            "unit_price": price_text(unit_price, currency), "amount": money_text(amount, currency),
             "discount": money_text(discount, currency),
             "cost": money_text(cost, currency) if cost is not None else None,
             "source_entity": source[0], "source_id": source[1]}

@@ -22,7 +22,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from .base import ContractBill, ContractWork, Line, UnitBill, unit_for
-from .money import ZERO, hours, money, pct_of, qty_text
+from .fixed_fee import fee_line
+from .money import ZERO, hours, pct_of, priced, qty_text
 from .periods import contract_periods, iso, label, period_key
 from .work import logged_time
 
@@ -63,16 +64,15 @@ class Retainer:
             sources = {("period", key), ("retainer_overage", key)}
             name = label(start, period)
             if terms.retainer_fee is not None:
-                fee = money(terms.retainer_fee, currency)
-                lines.append(Line(("period", key), f"Retainer, {name}: block of {_hours_text(block)} h", Decimal(1),
-                                  "ea", fee, fee, pct_of(fee, terms.discount_pct, currency), order=(0, key)))
+                lines.append(fee_line(work, ("period", key), f"Retainer, {name}: block of {_hours_text(block)} h",
+                                      terms.retainer_fee, (0, key)))
             if rate is not None:
-                amount = money(over * rate / 60, currency)
+                qty, price, amount = priced(hours(over), rate, currency)
                 lines.append(Line(("retainer_overage", key),
                                   f"Overage, {name}: {_hours_text(used)} h used of {_hours_text(available)} h "
                                   f"({_hours_text(block)} h block + {_hours_text(available - block)} h carried)",
-                                  hours(over), "h", money(rate, currency), amount,
-                                  pct_of(amount, terms.discount_pct, currency), adjustable=True, order=(1, key)))
+                                  qty, "h", price, amount, pct_of(amount, terms.discount_pct, currency),
+                                  adjustable=True, order=(1, key)))
             if ended or opened(unit.key):
                 bill.bills.append(UnitBill(unit, lines, sources - {line.source for line in lines}))
             else:

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from .base import ContractBill, ContractWork, Line, Source, Terms
-from .money import hours, money, pct_of
+from .money import hours, pct_of, priced
 from .work import by_ticket, describe_log, jobs_of, logged_time, part_prices, per_ticket, standing_parts, was_visited
 
 
@@ -30,12 +30,12 @@ def rate_for(terms: Terms, category: str) -> Decimal | None:
     return terms.labour_rate
 
 
-def charged(work: ContractWork, source: Source, description: str, qty: Decimal, unit: str, unit_price: Decimal,
-            amount: Decimal, order: tuple) -> Line:
+def charged(work: ContractWork, source: Source, description: str, qty: Decimal, unit: str, price: Decimal,
+            order: tuple) -> Line:
     currency = work.terms.currency
-    amount = money(amount, currency)
-    return Line(source, description, qty, unit, money(unit_price, currency), amount,
-                pct_of(amount, work.terms.discount_pct, currency), order=order)
+    qty, price, amount = priced(qty, price, currency)
+    return Line(source, description, qty, unit, price, amount, pct_of(amount, work.terms.discount_pct, currency),
+                order=order)
 
 
 def ticket_lines(work: ContractWork) -> Callable[[str], tuple[list[Line], set[Source]]]:
@@ -50,8 +50,7 @@ def ticket_lines(work: ContractWork) -> Callable[[str], tuple[list[Line], set[So
             if rate is None:
                 unpriced.add(logged.source)
                 continue
-            qty = hours(logged.minutes_billed)
-            lines.append(charged(work, logged.source, describe_log(logged), qty, "h", rate, qty * rate,
+            lines.append(charged(work, logged.source, describe_log(logged), hours(logged.minutes_billed), "h", rate,
                                  (0, logged.started.isoformat(), logged.log["id"])))
         for part in parts.get(ticket_id, []):
             prices = part_prices(work, part["sku"])
@@ -60,17 +59,15 @@ def ticket_lines(work: ContractWork) -> Callable[[str], tuple[list[Line], set[So
                 unpriced.add(("part_usage", part["id"]))
                 continue
             item = work.items[part["sku"]]
-            # The unit price is rounded first, so the line reads qty x price = amount.
-            price = money(prices[0], work.terms.currency)
-            lines.append(charged(work, ("part_usage", part["id"]), f"{item.get('name') or part['sku']} ({part['sku']})",
-                                 qty, item.get("unit") or "ea", price, qty * price,
+            name = f"{item.get('name') or part['sku']} ({part['sku']})"
+            lines.append(charged(work, ("part_usage", part["id"]), name, qty, item.get("unit") or "ea", prices[0],
                                  (1, part.get("device_time") or "", part["id"])))
         fee = work.terms.callout_fee
         if fee:
             for job_id in jobs_of(work, ticket_id):
                 if was_visited(work, job_id):
                     lines.append(charged(work, ("callout", job_id), f"Call-out, job {job_id}", Decimal(1), "ea",
-                                         fee, fee, (2, job_id)))
+                                         fee, (2, job_id)))
         return lines, unpriced
 
     return lines_of

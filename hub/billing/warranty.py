@@ -17,13 +17,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from .base import ContractBill, ContractWork, Line, Source
-from .money import ZERO, hours, money
+from .money import ZERO, hours, money, priced
 from .work import by_ticket, describe_log, logged_time, part_prices, per_ticket, standing_parts
 
 
 def ticket_lines(work: ContractWork) -> Callable[[str], tuple[list[Line], set[Source]]]:
     currency = work.terms.currency
     cost_rate = work.terms.labour_rate or ZERO
+    free = money(ZERO, currency)
     logs = by_ticket(work, logged_time(work), lambda t: t.log.get("job_id"))
     parts = by_ticket(work, standing_parts(work), lambda p: p.get("job_id"))
 
@@ -31,21 +32,18 @@ def ticket_lines(work: ContractWork) -> Callable[[str], tuple[list[Line], set[So
         lines: list[Line] = []
         unpriced: set[Source] = set()
         for logged in logs.get(ticket_id, []):
-            qty = hours(logged.minutes_billed)
-            lines.append(Line(logged.source, f"Warranty: {describe_log(logged)}"[:500], qty, "h", money(ZERO, currency),
-                              money(ZERO, currency), cost=money(qty * cost_rate, currency),
+            qty, _, cost = priced(hours(logged.minutes_billed), cost_rate, currency)
+            lines.append(Line(logged.source, f"Warranty: {describe_log(logged)}"[:500], qty, "h", free, free, cost=cost,
                               order=(0, logged.started.isoformat(), logged.log["id"])))
         for part in parts.get(ticket_id, []):
             prices = part_prices(work, part["sku"])
             if prices is None:
                 unpriced.add(("part_usage", part["id"]))
                 continue
-            qty = Decimal(str(part["qty"]))
+            qty, _, cost = priced(Decimal(str(part["qty"])), prices[1], currency)
             item = work.items[part["sku"]]
             name = f"Warranty: {item.get('name') or part['sku']} ({part['sku']})"
-            lines.append(Line(("part_usage", part["id"]), name, qty, item.get("unit") or "ea",
-                              money(ZERO, currency), money(ZERO, currency),
-                              cost=money(qty * money(prices[1], currency), currency),
+            lines.append(Line(("part_usage", part["id"]), name, qty, item.get("unit") or "ea", free, free, cost=cost,
                               order=(1, part.get("device_time") or "", part["id"])))
         return lines, unpriced
 

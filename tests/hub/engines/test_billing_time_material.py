@@ -4,6 +4,8 @@ supplementary invoice or a credit note — never lost, never billed twice."""
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from hub.billing.snapshot import invoices as all_invoices
 
 from .test_billing_world import Tablet, contract, invoices, item, net_by_source, resolve, run, sync, ticket
@@ -205,3 +207,46 @@ def test_the_invoice_is_in_the_contracts_currency_rounded_to_its_minor_unit(stor
     assert amounts(draft)[("time_log", "tl-1")] == ("1.5", "8500", "12750", "956")
     assert amounts(draft)[("part_usage", "pu-1")] == ("2", "1250", "2500", "188")
     assert (draft["subtotal"], draft["discount"], draft["total"]) == ("24499", "1838", "22661")
+
+
+def reads_right(line):
+    """What a customer checks on a line: quantity x unit price as shown, rounded to the penny, is the amount."""
+    shown = Decimal(line["qty"]) * Decimal(line["unit_price"])
+    return shown.quantize(Decimal(line["amount"]), rounding=ROUND_HALF_UP) == Decimal(line["amount"])
+
+
+def test_a_unit_price_finer_than_a_penny_is_shown_and_charged_as_it_is_and_every_line_reads_right(store):
+    # 87.333/h for 10 h is 873.33 (a price rounded to 87.33 first would show 873.30 and lose 3p);
+    # 1000 fixings at 0.0125 are 12.50 (rounded to 0.01 first: 10.00, a fifth of the price lost).
+    tablet = Tablet()
+    contract(store, "c-tm", "time_material", rates={"labour_rate": "87.333"}, billing={"min_increment_min": 30})
+    item(store, sku="FIX-8", name="Wall fixing 8mm", cost="0.004", price="0.0125")
+    job = ticket(store, "T1", "c-tm")
+    sync(store, [tablet.time("tl-1", job, "2026-11-27T08:00:00Z", "2026-11-27T18:00:00Z"),
+                 tablet.part("pu-1", job, 1000, sku="FIX-8")])
+    resolve(store, "T1")
+    run(store)
+    [draft] = invoices(store)
+    assert amounts(draft) == {("time_log", "tl-1"): ("10", "87.333", "873.33", "0.00"),
+                              ("part_usage", "pu-1"): ("1000", "0.0125", "12.50", "0.00")}
+    assert all(reads_right(line) for line in draft["lines"]) and draft["total"] == "885.83"
+
+
+def test_a_cost_plus_price_keeps_its_fraction_of_a_penny_and_hours_are_charged_as_shown(store):
+    # 4.10 + 17.5% = 4.8175 each: 2 x 4.8175 = 9.635 -> 9.64, and 1000 of them 4817.50 (rounded to
+    # 4.82 first: 4820.00). 20 minutes show as 0.3333 h and are charged as shown: 0.3333 x 300.00 =
+    # 99.99 (priced from the minutes, 100.00, the line would not read right).
+    tablet = Tablet()
+    contract(store, "c-tm", "time_material", rates={"labour_rate": "300.00", "parts_markup_pct": "17.5"},
+             billing={"min_increment_min": 20})
+    item(store)
+    job = ticket(store, "T1", "c-tm")
+    sync(store, [tablet.time("tl-1", job, "2026-11-27T09:00:00Z", "2026-11-27T09:20:00Z"),
+                 tablet.part("pu-1", job, 2), tablet.part("pu-2", job, 1000)])
+    resolve(store, "T1")
+    run(store)
+    [draft] = invoices(store)
+    assert amounts(draft) == {("time_log", "tl-1"): ("0.3333", "300.00", "99.99", "0.00"),
+                              ("part_usage", "pu-1"): ("2", "4.8175", "9.64", "0.00"),
+                              ("part_usage", "pu-2"): ("1000", "4.8175", "4817.50", "0.00")}
+    assert all(reads_right(line) for line in draft["lines"])

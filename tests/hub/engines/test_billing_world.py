@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from hub.billing import models
-from hub.billing.money import money, qty_text, round_up_minutes
+from hub.billing.money import money, priced, qty_text, round_up_minutes, unit_price
 from hub.billing.periods import contract_periods, label
 from hub.engines.billing import ENGINE
 from sync import hlc
@@ -159,6 +159,15 @@ def test_money_rounds_half_up_to_the_currency_minor_unit():
     assert str(money(Decimal("1.2345"), "KWD")) == "1.235"
     assert str(money(Decimal("-0.001"), "GBP")) == "0.00"  # never a negative zero
     assert qty_text(Decimal(100)) == "100" and qty_text(Decimal(1) / 3) == "0.3333"
+
+
+def test_a_line_is_charged_with_the_quantity_and_unit_price_it_shows():
+    assert priced(Decimal(1000), Decimal("0.0125"), "GBP") == (Decimal(1000), Decimal("0.0125"), Decimal("12.50"))
+    assert priced(Decimal(10), Decimal("87.333"), "GBP") == (Decimal(10), Decimal("87.333"), Decimal("873.33"))
+    assert priced(Decimal(1) / 3, Decimal(300), "GBP") == (Decimal("0.3333"), Decimal("300.00"), Decimal("99.99"))
+    assert str(unit_price(Decimal("4.10") * Decimal("1.175"), "GBP")) == "4.8175"  # cost-plus keeps its places
+    assert str(unit_price(Decimal("1") / 3, "GBP")) == "0.333333"  # a computed price: 6 places at most
+    assert str(unit_price(Decimal("12.5"), "GBP")) == "12.50" and str(unit_price(Decimal("8500"), "JPY")) == "8500"
 
 
 def test_periods_are_calendar_months_or_quarters_billed_once_ended():
