@@ -35,6 +35,9 @@ class HubConfig:
     max_request_bytes: int = 32 * 1024 * 1024
     # Where work-order part estimates are reserved when no van is dispatched yet (a warehouse id).
     default_warehouse: str | None = None
+    # The currency of the parts price list (every item's unit_price and unit_cost): contracts that
+    # bill parts from it must be in it, or an invoice would mix currencies (hub/billing/README.md).
+    price_list_currency: str = "GBP"
     # Seconds between engine rounds in the background (0: engines run only when asked, as in tests).
     engines_interval_s: float = 0
     zeroconf: bool = False

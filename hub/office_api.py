@@ -21,6 +21,7 @@ from schema.resources import ItemSchema
 
 from . import office_dispatch, office_portal, office_records, office_tickets, openapi
 from .auth import current_store
+from .billing import currency_problem
 from .billing.money import ZERO, amount_of, decimal
 from .device_time import parse_instant
 from .engines import inventory_api
@@ -111,6 +112,8 @@ def check_contract_edit(store: HubStore, eid: str, changes: dict[str, Any]) -> N
     contract = {**office_records.require(store, "contract", eid), **changes}
     if changes.keys() & {"starts_at", "ends_at"}:
         _contract_dates(contract)
+    if changes.keys() & {"currency", "type"}:
+        _contract_currency(store, contract)
     if "value" in changes:
         _milestones_within_value(store, contract, {}, "value")
 
@@ -118,7 +121,16 @@ def check_contract_edit(store: HubStore, eid: str, changes: dict[str, Any]) -> N
 def create_contract(store: HubStore, data: dict[str, Any], eid: str) -> tuple[dict[str, Any], list[str]]:
     record = office_records.validate("contract", data)
     _contract_dates(record)
+    _contract_currency(store, record)
     return office_records.create(store, "contract", eid, record), []
+
+
+def _contract_currency(store: HubStore, contract: dict[str, Any]) -> None:
+    problem = currency_problem(contract, store.config.price_list_currency)
+    if problem:
+        raise ApiError(400, "the contract's currency is not its price list's", [("currency", problem)],
+                       hint="bill this customer under a fixed-fee, retainer or milestone contract in their currency, "
+                            "or in the price list's currency")
 
 
 def _contract_dates(contract: dict[str, Any]) -> None:

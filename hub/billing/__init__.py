@@ -15,8 +15,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from functools import cache
+from typing import Any
 
-from .base import BillingModel
+from .base import BillingModel, Terms
 
 
 @cache
@@ -37,4 +38,17 @@ def model_for(contract_type: str | None) -> BillingModel | None:
     return models().get(contract_type or "")
 
 
-__all__ = ["models", "model_for"]
+def currency_problem(contract: dict[str, Any], price_list_currency: str) -> str | None:
+    """Why ``contract`` cannot be billed in its currency, or None: its type bills parts from the
+    price list (whose prices and costs carry no currency of their own, being all in the hub's
+    ``price_list_currency``), so an invoice in another currency would mix the two."""
+    model = model_for(contract.get("type"))
+    currency = Terms.of(contract).currency
+    if model is None or not model.uses_price_list or currency == price_list_currency:
+        return None
+    return (f"{currency} is not the currency of the parts price list ({price_list_currency}) that a "
+            f"{model.contract_type} contract bills parts from, so its invoices would mix the two; "
+            f"use {price_list_currency}")
+
+
+__all__ = ["models", "model_for", "currency_problem"]

@@ -147,6 +147,9 @@ class BillingModel(Protocol):
     unit early (an open draft exists, or a draft was asked for now): its work is due at once."""
 
     contract_type: str
+    # Whether it bills parts at the price list's prices or costs (then the contract must be in the
+    # price list's currency: see ``hub.billing.currency_problem``).
+    uses_price_list: bool
 
     def bill(self, work: ContractWork, now: datetime, opened: Callable[[str], bool]) -> ContractBill:
         """Every unit of this contract known at ``now``, with its due lines and pending sources."""

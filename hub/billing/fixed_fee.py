@@ -67,6 +67,7 @@ def per_visit(work: ContractWork, opened: Callable[[str], bool]) -> ContractBill
 
 class FixedFee:
     contract_type = "fixed_fee"
+    uses_price_list = False
 
     def bill(self, work: ContractWork, now: datetime, opened: Callable[[str], bool]) -> ContractBill:
         if work.terms.period == "per_visit":

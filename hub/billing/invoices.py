@@ -17,8 +17,8 @@ from sync.ops import MOVE, SET
 from ..errors import ApiError
 from ..office_records import require, view
 from ..store import HubStore
-from . import model_for, snapshot
-from .base import Terms
+from . import currency_problem, model_for, snapshot
+from .base import ContractBill, Terms, UnitBill
 from .numbering import next_number
 from .periods import MONTHS_IN, iso, period_end, period_key, period_start
 from .plan import Ledger, Plan
@@ -42,8 +42,31 @@ def build(store: HubStore, now_ms: int, forced: Iterable[str] = ()) -> Plan:
         store.give_way()
         model = model_for(contract.get("type"))
         if model is not None:
-            bills.append((contract, model.bill(snapshot.contract_work(store, contract), now, opened)))
+            bill = model.bill(snapshot.contract_work(store, contract), now, opened)
+            bills.append((contract, _held(contract, bill, store.config.price_list_currency)))
     return ledger.plan(bills, now_ms)
+
+
+def _held(contract: dict[str, Any], bill: ContractBill, price_list_currency: str) -> ContractBill:
+    """A contract whose terms contradict each other (a currency that is not its price list's, e.g.
+    merged from an op the office API would refuse) is not billed: all its work waits — nothing is
+    invoiced or credited, its open drafts are withdrawn — and ``billing_state["problems"]`` says
+    why until the terms are put right."""
+    problem = currency_problem(contract, price_list_currency)
+    problems = [f"currency: {problem}"] if problem else None
+    if problems:
+        bill.bills = [UnitBill(unit.unit, [], unit.pending | {line.source for line in unit.due}) for unit in bill.bills]
+    if problems or "problems" in (contract.get("billing_state") or {}):
+        bill.state = {**(bill.state or {}), "problems": problems}
+    return bill
+
+
+def refuse_unbillable(store: HubStore, contract: dict[str, Any]) -> None:
+    """409 naming the contract's currency when it cannot be billed as it stands (see ``_held``)."""
+    problem = currency_problem(contract, store.config.price_list_currency)
+    if problem:
+        raise ApiError(409, f"contract {contract['id']} cannot be invoiced as it stands", [("currency", problem)],
+                       hint=f"correct the contract's currency (PATCH /api/v1/contracts/{contract['id']})")
 
 
 def reconcile(store: HubStore, now_ms: int, forced: Iterable[str] = ()) -> Plan:
@@ -65,6 +88,7 @@ def unit_keys(store: HubStore, now_ms: int, request: dict[str, Any]) -> list[str
         if contract is None:
             raise ApiError(409, "the ticket has no contract to bill under", [("ticket_id", "no contract_id")],
                            hint="link the ticket to its contract first")
+        refuse_unbillable(store, contract)
         per_visit = contract["type"] == "fixed_fee" and (contract.get("billing") or {}).get("period") == "per_visit"
         if contract["type"] not in TICKET_MODELS and not per_visit:
             raise ApiError(409, f"contract {contract['id']} bills {contract['type']}, not per ticket",
@@ -73,6 +97,7 @@ def unit_keys(store: HubStore, now_ms: int, request: dict[str, Any]) -> list[str
     if not request.get("contract_id"):
         raise ApiError(400, "say what to invoice", [("ticket_id", "give ticket_id, or contract_id")])
     contract = require(store, "contract", request["contract_id"])
+    refuse_unbillable(store, contract)
     if contract["type"] == "milestone":
         return [f"milestone:{mid}" for mid in sorted(store.links.sources("milestone", "contract_id", [contract["id"]]))]
     if contract["type"] not in PERIOD_MODELS or Terms.of(contract).period == "per_visit":

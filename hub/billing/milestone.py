@@ -17,6 +17,7 @@ from .money import decimal
 
 class Milestone:
     contract_type = "milestone"
+    uses_price_list = False
 
     def bill(self, work: ContractWork, now: datetime, opened: Callable[[str], bool]) -> ContractBill:
         bill = ContractBill()

@@ -166,7 +166,9 @@ class Ledger:
         changes = self._write(drafts, now_ms)
         for contract, contract_bill in bills:
             if contract_bill.state is not None:
-                wanted = {**(contract.get("billing_state") or {}), **contract_bill.state}
+                # A key set to None is taken out (a problem put right).
+                wanted = {name: value for name, value in {**(contract.get("billing_state") or {}),
+                                                          **contract_bill.state}.items() if value is not None}
                 if wanted != contract.get("billing_state"):
                     changes.append(("contract", contract["id"], SET, "billing_state", wanted))
         return Plan(changes, self._previews)

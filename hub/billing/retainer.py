@@ -34,6 +34,7 @@ def _hours_text(minutes: Decimal) -> str:
 
 class Retainer:
     contract_type = "retainer"
+    uses_price_list = False
 
     def bill(self, work: ContractWork, now: datetime, opened: Callable[[str], bool]) -> ContractBill:
         terms, currency = work.terms, work.terms.currency

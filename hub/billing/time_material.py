@@ -75,6 +75,7 @@ def ticket_lines(work: ContractWork) -> Callable[[str], tuple[list[Line], set[So
 
 class TimeMaterial:
     contract_type = "time_material"
+    uses_price_list = True
 
     def bill(self, work: ContractWork, now: datetime, opened: Callable[[str], bool]) -> ContractBill:
         return per_ticket(work, opened, ticket_lines(work))

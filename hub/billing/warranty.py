@@ -52,6 +52,7 @@ def ticket_lines(work: ContractWork) -> Callable[[str], tuple[list[Line], set[So
 
 class Warranty:
     contract_type = "warranty"
+    uses_price_list = True
 
     def bill(self, work: ContractWork, now: datetime, opened: Callable[[str], bool]) -> ContractBill:
         return per_ticket(work, opened, ticket_lines(work))

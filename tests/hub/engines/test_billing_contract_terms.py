@@ -4,7 +4,11 @@ API on a real hub, and in the billing engine for data that arrived some other wa
 
 from __future__ import annotations
 
+from hub import auth
+from hub.app import create_app, store_of
 from sync.ops import SET
+
+from .test_billing_world import Tablet, contract, invoices, item, resolve, run, sync, ticket
 
 API = "/api/v1"
 
@@ -68,3 +72,78 @@ def test_milestones_of_a_contract_without_a_value_are_not_limited(store, client,
     # Setting a value later is the same check as lowering it.
     refused = client.patch(f"{API}/contracts/{contract['id']}", json={"value": "1000.00"}, headers=office)
     assert refused.status_code == 400 and refused.json["errors"][0]["field"] == "value"
+
+
+# -- a contract's currency and its price list's -----------------------------------------------------------
+
+T_AND_M = {"customer_id": "cust-1", "title": "Plant care", "type": "time_material", "rates": {"labour_rate": "85.00"}}
+
+
+def test_a_contract_billing_parts_from_a_price_list_in_another_currency_is_refused_naming_the_currency(
+        store, client, office):
+    store.write([("customer", "cust-1", SET, "name", "Harbour Hotel")])
+    refused = client.post(f"{API}/contracts", json={**T_AND_M, "currency": "EUR"}, headers=office)
+    assert refused.status_code == 400, refused.json
+    [error] = refused.json["errors"]
+    assert error["field"] == "currency" and "EUR" in error["reason"] and "GBP" in error["reason"]
+    assert client.get(f"{API}/contracts", headers=office).json["data"] == []
+    for kind in ("warranty",):  # warranty books its parts at the price list's unit cost
+        assert client.post(f"{API}/contracts", json={**T_AND_M, "type": kind, "currency": "EUR"},
+                           headers=office).status_code == 400
+    # A fixed fee prices nothing from the price list: any currency the customer pays in.
+    fixed = client.post(f"{API}/contracts", json={**T_AND_M, "type": "fixed_fee", "currency": "EUR"}, headers=office)
+    assert fixed.status_code == 201
+    retyped = client.patch(f"{API}/contracts/{fixed.json['data']['id']}", json={"type": "time_material"},
+                           headers=office)
+    assert retyped.status_code == 400 and retyped.json["errors"][0]["field"] == "currency"
+    assert client.get(f"{API}/contracts/{fixed.json['data']['id']}", headers=office).json["data"]["type"] == "fixed_fee"
+    pounds = client.post(f"{API}/contracts", json=T_AND_M, headers=office).json["data"]
+    moved = client.patch(f"{API}/contracts/{pounds['id']}", json={"currency": "EUR"}, headers=office)
+    assert moved.status_code == 400 and moved.json["errors"][0]["field"] == "currency"
+    assert client.get(f"{API}/contracts/{pounds['id']}", headers=office).json["data"]["currency"] == "GBP"
+
+
+def test_on_a_hub_whose_price_list_is_in_euros_a_contract_in_pounds_is_refused(tmp_path, clock):
+    app = create_app({"database": tmp_path / "euro.db", "clock": clock, "price_list_currency": "EUR"})
+    try:
+        store = store_of(app)
+        office = {"Authorization": f"Bearer {auth.create_user(store, 'office', auth.PERMISSIONS)}"}
+        store.write([("customer", "cust-1", SET, "name", "Hôtel du Port")])
+        client = app.test_client()
+        refused = client.post(f"{API}/contracts", json={**T_AND_M, "currency": "GBP"}, headers=office)
+        assert refused.status_code == 400 and refused.json["errors"][0]["field"] == "currency"
+        assert client.post(f"{API}/contracts", json={**T_AND_M, "currency": "EUR"}, headers=office).status_code == 201
+    finally:
+        store_of(app).close()
+
+
+def test_billing_never_mixes_currencies_it_holds_a_contract_whose_currency_is_not_its_price_lists_and_says_why(
+        store, client, office):
+    tablet = Tablet()
+    contract(store, "c-tm", "time_material", rates={"labour_rate": "85.00"})
+    item(store)
+    job = ticket(store, "T1", "c-tm")
+    sync(store, [tablet.time("tl-1", job, "2026-11-27T08:00:00Z", "2026-11-27T09:00:00Z"), tablet.part("pu-1", job, 2)])
+    resolve(store, "T1")
+    run(store)
+    [draft] = invoices(store)
+    assert draft["currency"] == "GBP" and draft["status"] == "draft"
+    # The contract's currency changes under the hub's feet (an op merged from elsewhere): the draft
+    # in pounds is withdrawn, and nothing is drafted in euros with parts priced in pounds.
+    store.write([("contract", "c-tm", SET, "currency", "EUR")])
+    assert run(store) > 0
+    assert [inv["status"] for inv in invoices(store)] == ["void"]
+    held = client.get(f"{API}/contracts/c-tm", headers=office).json["data"]
+    [problem] = held["billing_state"]["problems"]
+    assert problem.startswith("currency: ") and "EUR" in problem and "GBP" in problem
+    assert run(store) == 0
+    asked = client.post(f"{API}/invoices/draft", json={"ticket_id": "T1"}, headers=office)
+    assert asked.status_code == 409 and asked.json["errors"][0]["field"] == "currency"
+    assert [inv["status"] for inv in invoices(store)] == ["void"]
+    # Put right, the work is drafted again in the one currency, and the problem is gone.
+    store.write([("contract", "c-tm", SET, "currency", "GBP")])
+    run(store)
+    [fresh] = invoices(store, status="draft")
+    assert fresh["currency"] == "GBP" and fresh["total"] == "110.00"  # 1 h x 85.00 + 2 x 12.50
+    assert "problems" not in client.get(f"{API}/contracts/c-tm", headers=office).json["data"]["billing_state"]
+    assert run(store) == 0

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+import pytest
+
+from hub.app import create_app, store_of
 from hub.billing.snapshot import invoices as all_invoices
 
 from .test_billing_world import Tablet, contract, invoices, item, net_by_source, resolve, run, sync, ticket
@@ -195,7 +198,16 @@ def test_a_voided_draft_is_drafted_again_with_a_new_id_while_the_work_stands(sto
     assert len(fresh) == 1 and fresh[0]["id"] != draft["id"] and fresh[0]["total"] == "195.75"
 
 
-def test_the_invoice_is_in_the_contracts_currency_rounded_to_its_minor_unit(store):
+@pytest.fixture
+def yen_store(tmp_path, clock):
+    """A hub whose parts price list is in yen (a T&M contract must then be in yen too)."""
+    app = create_app({"database": tmp_path / "yen.db", "clock": clock, "price_list_currency": "JPY"})
+    yield store_of(app)
+    store_of(app).close()
+
+
+def test_the_invoice_is_in_the_contracts_currency_rounded_to_its_minor_unit(yen_store):
+    store = yen_store
     worked_visit(store, Tablet(), rates={"labour_rate": "8500", "callout_fee": "4999", "discount_pct": "7.5"})
     store.write([("contract", "c-tm", "set", "currency", "JPY"), ("item", "CAP-45", "set", "unit_price", "1250")])
     resolve(store, "T1")
