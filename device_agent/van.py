@@ -20,7 +20,6 @@ import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -33,9 +32,6 @@ from sync.kinds.counter import to_decimal, to_json_number
 from sync.ops import APPEND, INCR, MOVE, SET, VOID, OpId
 
 from .agent import Agent
-
-# A count against figures older than this may double-count parts used on tablets meanwhile.
-STALE = timedelta(hours=1)
 
 
 class NotRecorded(SyncError):
@@ -186,22 +182,21 @@ def on_hand(agent: Agent, van: str, sku: str) -> Decimal:
 
 
 def move_stock(batch: Batch, van: str, sku: str, delta: Decimal, reason: str, *, move_id: str | None = None,
-               job_id: str | None = None, kit_id: str | None = None, note: str = "") -> tuple[Decimal, Decimal]:
+               job_id: str | None = None, kit_id: str | None = None, note: str = "",
+               **extra: Any) -> tuple[Decimal, Decimal]:
     """Author one movement at ``van``: a stock_move record and the on_hand delta, together.
+    ``extra`` are the record's optional fields (a hand-out's technician_id, a count's counted).
     Returns on_hand (before, after) as this device sees it; warns when ``after`` is below zero."""
     agent = batch.agent
     before = on_hand(agent, van, sku)
     stock_id = f"{van}:{sku}"
     batch.append("stock_move", {"location_id": van, "sku": sku, "qty": str(delta), "reason": reason,
                                 "job_id": job_id, "kit_id": kit_id, "note": note,
-                                "device_time": agent.device_time()}, move_id)
-    known = agent.replica.entity("stock", stock_id)
-    # A SKU new to this van: name its location so the hub links the row to the van's scope and
-    # the van's other device receives it. Only when absent, so no needless lww conflicts arise.
-    if not known.get("location_id"):
-        batch.set("stock", stock_id, "location_id", van)
-    if not known.get("sku"):
-        batch.set("stock", stock_id, "sku", sku)
+                                "device_time": agent.device_time(), **extra}, move_id)
+    # A SKU new to this van is not named here (location_id, sku): the hub's inventory engine names
+    # every row, alone, so that two devices creating one row offline never leave a conflict of
+    # two equal names. Until then the row is this device's; the van's other device receives it
+    # once it is named (the hub links rows to a van's scope by location_id).
     if delta:
         batch.incr("stock", stock_id, "on_hand", delta)
     after = before + delta
@@ -329,18 +324,15 @@ def receive_kit(agent: Agent, lines: Iterable[tuple[str, Any]], kit_id: str | No
 
 def count(agent: Agent, sku: str, counted: Any) -> Recorded:
     """A physical count: on_hand moves by (counted - what this device thinks is there), with a
-    'count' move — recorded even when nothing differs, as proof the shelf was counted."""
+    'count' move that also holds the figure counted — recorded even when nothing differs, as
+    proof the shelf was counted. Parts a tablet used before the count but synced after it are in
+    the count already: the hub replays the count where it was taken and corrects the adjustment."""
     van = _terminal(agent)
     item_of(agent, sku)
     amount = quantity(counted, "qty", allow_zero=True)
     batch = Batch(agent)
-    before, after = move_stock(batch, van, sku, amount - on_hand(agent, van, sku), "count", note=f"counted {amount}")
-    # A count corrects what this device knew: parts a tablet used but had not synced are not in
-    # ``before``, and the hub would subtract them a second time. Say so when the terminal is stale.
-    last = agent.status()["last_sync_at"]
-    if last is None or datetime.fromisoformat(agent.device_time()) - datetime.fromisoformat(last) > STALE:
-        batch.warn(f"this terminal last synced {last or 'never'}: parts used on tablets since then are not in "
-                   "the figure counted against — sync first, then count, for an exact adjustment")
+    before, after = move_stock(batch, van, sku, amount - on_hand(agent, van, sku), "count", note=f"counted {amount}",
+                               counted=str(amount))
     difference = after - before
     return batch.commit("van count", f"counted {amount} {sku} in {van}: was {before}, "
                         f"{'no difference' if not difference else f'adjusted by {difference}'}")
@@ -360,7 +352,7 @@ def hand_out(agent: Agent, sku: str, qty: Any, technician_id: str, job_id: str |
     if job_id and not agent.replica.entity("job", job_id):
         batch.warn(f"job {job_id} is not on this terminal")
     before, after = move_stock(batch, van, sku, -amount, "usage", job_id=job_id,
-                               note=f"handed out to {technician_id}")
+                               note=f"handed out to {technician_id}", technician_id=technician_id)
     for_job = f" for {job_id}" if job_id else ""
     return batch.commit("van hand-out", f"handed out {amount} x {sku} from {van} to {technician_id}{for_job}; "
                         f"{before} -> {after}", job_id)

@@ -69,6 +69,11 @@ class StockMoveSchema(EntitySchema):
     kit_id = ref(allow_none=True)
     note = text(500, load_default="")
     device_time = when(required=True)
+    # A hand-out names who took the parts: they leave the van then, not again when used on the job.
+    technician_id = ref(allow_none=True)
+    # A count names what the shelf held: the hub replays it where it was taken (its qty is only
+    # what the terminal saw missing, which a use synced later makes wrong).
+    counted = fields.Decimal(as_string=True, allow_none=True, validate=validate.Range(min=0))
 
 
 class PartsKitSchema(EntitySchema):

@@ -66,7 +66,8 @@ def receive_kit_command(ctx: click.Context, lines: tuple[str, ...], kit_id: str 
 def count_command(ctx: click.Context, sku: str, qty: str) -> None:
     """Record a physical count; the stock is set to it.
 
-    Sync first: parts used on a tablet that has not synced would otherwise be subtracted twice.
+    Parts a tablet used before the count and syncs later are not taken off again: the hub
+    settles the count where it was taken.
 
     \b
     Example: fieldsync-agent van count CAP-45 4

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from sync.kinds.counter import to_json_number
-from sync.ops import APPEND, INCR, SET
+from sync.ops import APPEND, INCR, SET, VOID, OpId
 
 from .inventory_state import Record, Snapshot, derived_id, qty, qty_text, stock_id
 
@@ -40,7 +40,8 @@ class Writer:
             return
         self._named.add(row_id)
         row = self.known(row_id)
-        # Only when absent: rewriting the same value beside a device's write would be a conflict.
+        # Only when absent: the hub is the one writer of a row's names (devices leave them to it),
+        # so they are written once and never meet another write as a conflict.
         if not row.get("location_id"):
             self.changes.append(("stock", row_id, SET, "location_id", location_id))
         if not row.get("sku"):
@@ -57,9 +58,35 @@ class Writer:
             self.changes.append(("stock", stock_id(location_id, sku), INCR, "on_hand", to_json_number(delta)))
         return record
 
+    def withdraw(self, move: Record, why: str) -> None:
+        """Void one of the hub's own movements and take its on_hand delta back."""
+        self.changes.append(("stock_move", move.id, VOID, "", why, [OpId(move.node, move.counter)]))
+        self._undo(move, -1)
+
+    def revive(self, move: Record, voids: list[OpId]) -> None:
+        """Void the voids of one of the hub's movements, so it counts again, and put its delta back."""
+        self.changes.extend(("stock_move", move.id, VOID, "", "called for again by the movements merged since",
+                             [void]) for void in voids)
+        self._undo(move, 1)
+
+    def _undo(self, move: Record, sign: int) -> None:
+        delta = qty(move["qty"]) * sign
+        if delta:
+            self.changes.append(("stock", stock_id(move["location_id"], move["sku"]), INCR, "on_hand",
+                                 to_json_number(delta)))
+
     def reserve(self, location_id: str, sku: str, delta: Decimal) -> None:
         self.name_row(location_id, sku)
         self.changes.append(("stock", stock_id(location_id, sku), INCR, "reserved", to_json_number(delta)))
+
+
+def name_rows(snap: Snapshot, writer: Writer) -> None:
+    """Name every stock row a device created (``<location>:<sku>``; SKUs hold no ':'), so the hub
+    links it to its van and the van's other devices receive it."""
+    for row_id, row in sorted(snap.stock.items()):
+        location, _, sku = row_id.rpartition(":")
+        if location and sku and not (row.get("location_id") and row.get("sku")):
+            writer.name_row(location, sku)
 
 
 def issue_id(part_usage_id: str) -> str:
@@ -113,6 +140,16 @@ def goods_issues(snap: Snapshot, writer: Writer) -> None:
                         device_time=usage["device_time"], note=f"part_usage {usage_id} {why}: goods issue reversed")
 
 
+def receipts(snap: Snapshot) -> dict[str, list[Record]]:
+    """Per kit, the live 'kit_in' movements devices booked for it: the kit is in the van."""
+    found: dict[str, list[Record]] = {}
+    for move_id in sorted(snap.moves):
+        move = snap.moves[move_id]
+        if move["kit_id"] and move["reason"] == "kit_in" and move.node != snap.node and not move.voided:
+            found.setdefault(move["kit_id"], []).append(move)
+    return found
+
+
 def kit_lines(kit: dict[str, Any]) -> list[tuple[str, Decimal]]:
     """A kit's lines summed per SKU, in SKU order."""
     totals: dict[str, Decimal] = {}
@@ -123,7 +160,10 @@ def kit_lines(kit: dict[str, Any]) -> list[tuple[str, Decimal]]:
 
 def kit_out(writer: Writer, kit_id: str, kit: dict[str, Any], device_time: str) -> list[dict[str, Any]]:
     """The warehouse side of a parts kit: per SKU a 'kit_out' move of -qty (the van's terminal
-    books the 'kit_in' when the kit arrives)."""
+    books the 'kit_in' when the kit arrives). The van's rows are named now, so the receipt lands
+    on a row every device of the van receives."""
+    for sku, _amount in kit_lines(kit):
+        writer.name_row(kit["to_location_id"], sku)
     return [writer.move(kit_out_id(kit_id, sku), kit["from_location_id"], sku, -amount, "kit_out",
                         kit_id=kit_id, job_id=kit.get("job_id"), device_time=device_time,
                         note=f"parts kit {kit_id} to {kit['to_location_id']}")
@@ -131,19 +171,26 @@ def kit_out(writer: Writer, kit_id: str, kit: dict[str, Any], device_time: str) 
 
 
 def kit_moves(snap: Snapshot, writer: Writer, now_iso: str) -> None:
-    """Kits dispatched some other way (the generic parts_kits routes) leave their warehouse here
-    too; a kit cancelled after it left comes back to it."""
+    """Kits dispatched some other way (the generic parts_kits routes), or received in the van
+    whatever the hub last heard, leave their warehouse here too; a kit cancelled after it left
+    comes back to it (and leaves again if the van received it after all: ``inventory_settle``)."""
+    arrived = receipts(snap)
     for kit_id, kit in sorted(snap.kits.items()):
         status = kit.get("status", "prepared")
         source = kit.get("from_location_id")
         if source not in snap.locations:
             continue
-        for sku, _amount in kit_lines(kit):
+        for sku, amount in kit_lines(kit):
             out = snap.moves.get(kit_out_id(kit_id, sku))
-            if status in KIT_GONE and out is None:
-                kit_out(writer, kit_id, {**kit, "lines": [line for line in kit["lines"] if line["sku"] == sku]},
-                        now_iso)
-            elif status == "cancelled" and out is not None and kit_return_id(kit_id, sku) not in snap.moves:
-                writer.move(kit_return_id(kit_id, sku), source, sku, -qty(out["qty"]), "return", kit_id=kit_id,
+            if out is None and (status in KIT_GONE or kit_id in arrived):
+                [out_record] = kit_out(writer, kit_id, {**kit, "lines": [{"sku": sku, "qty": qty_text(amount)}]},
+                                       now_iso)
+                out_qty = qty(out_record["qty"])
+            elif out is None:
+                continue
+            else:
+                out_qty = qty(out["qty"])
+            if status == "cancelled" and kit_return_id(kit_id, sku) not in snap.moves:
+                writer.move(kit_return_id(kit_id, sku), source, sku, -out_qty, "return", kit_id=kit_id,
                             job_id=kit.get("job_id"), device_time=now_iso,
                             note=f"parts kit {kit_id} cancelled before it reached {kit.get('to_location_id')}")

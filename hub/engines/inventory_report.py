@@ -11,8 +11,9 @@ author node the deltas it wrote must equal its live movements:
   other half has not arrived yet, or a void whose quantity was never put back.
 
 A van row also shows kits in transit to it, and flags a kit received with other quantities than
-the warehouse sent; ``pending_issue`` is part use from the location not issued yet (its job is
-still open). Reading every counter delta takes one pass over the op log: a report, not a hot path.
+the warehouse sent, or received although the office had cancelled it; ``pending_issue`` is part
+use from the location not issued yet (its job is still open). Reading every counter delta takes
+one pass over the op log: a report, not a hot path.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ def split_row_id(row_id: str) -> tuple[str, str]:
 def stock_rows(snap: Snapshot, location_id: str | None = None, sku: str | None = None) -> list[dict[str, Any]]:
     """On hand, reserved and available (on hand less reserved) per location and SKU, by row id."""
     rows = []
-    for row_id in sorted(set(snap.stock) | {stock_id(m["location_id"], m["sku"]) for m in snap.moves.values()}):
+    moved = {stock_id(m["location_id"], m["sku"]) for m in snap.moves.values()}
+    # A row only named so far (a van's row for a kit on its way) holds nothing to show.
+    held = {row_id for row_id, row in snap.stock.items() if "on_hand" in row or "reserved" in row}
+    for row_id in sorted(held | moved):
         location, item = split_row_id(row_id)
         if (location_id and location != location_id) or (sku and item != sku):
             continue
@@ -65,20 +69,27 @@ def _move_json(move: Record) -> dict[str, Any]:
 
 
 def _kits(kits: list[tuple[str, dict[str, Any]]], sku: str, moves: list[Record]) -> tuple[Decimal, list[dict]]:
-    """(quantity in transit to this van, kits received with other quantities than were sent)."""
-    in_transit, mismatched = Decimal(0), []
+    """(quantity in transit to this van, kits received with other quantities than were sent, or
+    received after the office cancelled them)."""
+    in_transit, flagged = Decimal(0), []
     for kit_id, kit in kits:
         sent = dict(kit_lines(kit)).get(sku, Decimal(0))
         status = kit.get("status", "prepared")
+        # What the van booked for the kit: its receipts, less those of a second terminal.
+        booked = [m for m in moves if m["kit_id"] == kit_id and m["reason"] in ("kit_in", "adjustment")
+                  and not m.voided]
+        received = sum((qty(m["qty"]) for m in booked), Decimal(0))
         if status == "dispatched":
             in_transit += sent
-        elif status == "received":
-            received = sum((qty(m["qty"]) for m in moves if m["kit_id"] == kit_id and m["reason"] == "kit_in"
-                            and not m.voided), Decimal(0))
-            if received != sent:
-                mismatched.append({"kit_id": kit_id, "sent": qty_text(sent), "received": qty_text(received),
-                                   "difference": qty_text(received - sent)})
-    return in_transit, mismatched
+        elif status == "received" and received != sent:
+            flagged.append({"kit_id": kit_id, "sent": qty_text(sent), "received": qty_text(received),
+                            "difference": qty_text(received - sent)})
+        elif status == "cancelled" and booked:
+            flagged.append({"kit_id": kit_id, "sent": qty_text(sent), "received": qty_text(received),
+                            "difference": qty_text(received - sent),
+                            "why": "cancelled at the hub but received in the van: counted in the van, "
+                                   "not back in the warehouse"})
+    return in_transit, flagged
 
 
 def reconciliation(store: HubStore, snap: Snapshot, location_id: str | None = None,

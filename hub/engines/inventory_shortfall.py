@@ -19,29 +19,18 @@ and withdrawn ones are the trail of what the hub believed before the late work a
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sync.ops import APPEND, SET, VOID, OpId
 
-from .inventory_moves import hub_moves_it, issue_id, reversal_id
+from .inventory_moves import hub_moves_it
+from .inventory_settle import Entry, ledger, openings
+from .inventory_settle import wanted as wanted_fixes
 from .inventory_state import Record, Snapshot, derived_id, qty, qty_text
 
 Key = tuple[str, str]  # (location, sku)
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One live movement in replay order."""
-
-    order: tuple[int, str, int]
-    move_id: str
-    qty: Decimal
-    job_id: str | None
-    part_usage_id: str | None
-    device_time: str
 
 
 @dataclass(frozen=True)
@@ -71,38 +60,12 @@ class Episode:
         return derived_id("pr", self.location_id, self.sku, self.start.move_id)
 
 
-def ledger(snap: Snapshot) -> dict[Key, list[Entry]]:
-    """Each location's live movements in replay order. A goods issue the hub wrote stands at
-    its part use's place; an issue and its reversal cancel out and are left out together."""
-    issues = {issue_id(eid): usage for eid, usage in snap.part_usages.items()}
-    reversals = {reversal_id(eid): usage for eid, usage in snap.part_usages.items()}
-    found: dict[Key, list[Entry]] = defaultdict(list)
-    for move_id, move in snap.moves.items():
-        if move.voided:
-            continue
-        order, source = move.key, move_id if move_id in snap.part_usages else None
-        if move.node == snap.node and move_id in reversals:
-            continue
-        if move.node == snap.node and move_id in issues:
-            usage = issues[move_id]
-            if reversal_id(usage.id) in snap.moves:
-                continue
-            order, source = usage.key, usage.id
-        found[move["location_id"], move["sku"]].append(
-            Entry(order, move_id, qty(move["qty"]), move["job_id"], source, move["device_time"]))
-    for entries in found.values():
-        entries.sort(key=lambda entry: entry.order)
-    return found
-
-
 def episodes(snap: Snapshot) -> list[Episode]:
     """Every shortfall episode of every location and SKU, in (location, SKU, time) order."""
     found = []
-    for (location, sku), entries in sorted(ledger(snap).items()):
-        # What it held before its first movement: on hand less every movement — a balance
-        # written straight onto the counter, e.g. stock loaded before the ledger existed. (An
-        # issue and its reversal, left out of the entries, sum to nothing.)
-        balance = snap.stock_level(location, sku) - sum((entry.qty for entry in entries), Decimal(0))
+    starts = openings(snap)
+    for (location, sku), entries in sorted(ledger(snap, wanted_fixes(snap)).items()):
+        balance = starts.get((location, sku), Decimal(0))
         start: Entry | None = None
         deepest = Decimal(0)
         for entry in entries:

@@ -82,6 +82,8 @@ class Snapshot:
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     # For each voided exception, the voids that keep it voided (voiding them raises it again).
     exception_voids: dict[str, list[OpId]] = field(default_factory=dict)
+    # The same for the hub's own voided stock movements (a settling movement may be wanted again).
+    move_voids: dict[str, list[OpId]] = field(default_factory=dict)
     default_warehouse: str | None = None
 
     def warehouse(self) -> str | None:
@@ -150,4 +152,6 @@ def read(store: HubStore) -> Snapshot:
     )
     snap.exception_voids = {eid: _live_voids(store, "stock_exception", eid)
                             for eid, record in snap.exceptions.items() if record.voided}
+    snap.move_voids = {eid: _live_voids(store, "stock_move", eid)
+                       for eid, record in snap.moves.items() if record.voided and record.node == snap.node}
     return snap

@@ -9,6 +9,7 @@ import pytest
 from device_agent import van as stock
 from device_agent import visit as v
 from hub.app import store_of
+from hub.engines.inventory import ENGINE
 from sync.ops import SET
 
 from .test_visit import enrolled, hub_quarantine, hub_view, online
@@ -57,6 +58,8 @@ def test_receive_count_and_hand_out_offline_then_the_hub_on_hand_is_their_sum(hu
     assert [m["value"]["reason"] for m in cap_moves].count("kit_in") == 1
     assert hub_view(hub, "stock", "van-7:CAP-45")["on_hand"] == 4
     assert seeded + sum(Decimal(m["value"]["qty"]) for m in cap_moves) == 4
+    assert "location_id" not in hub_view(hub, "stock", "van-7:FLT-20")  # a device leaves naming rows to the hub
+    ENGINE.run(store_of(hub.app), store_of(hub.app).now_ms())
     filters = hub_view(hub, "stock", "van-7:FLT-20")
     assert filters["on_hand"] == 2 and filters["location_id"] == "van-7" and filters["sku"] == "FLT-20"
     assert sum(Decimal(m["value"]["qty"]) for m in hub_moves(hub, "van-7", "FLT-20")) == 2

@@ -53,10 +53,11 @@ class World:
         self.frozen.move_to(when)
         self.clock.ms = ms(when)
 
-    def device(self, kind: str, subject: str) -> Agent:
-        """Enrol a tablet (technician) or a van terminal and sync it once, online."""
-        code = auth.create_enrolment_code(self.store, kind, subject, f"{kind} {subject}")
-        agent = Agent.enrol(self.tmp_path / f"{kind}-{subject}", "http://hub.in-process", code,
+    def device(self, kind: str, subject: str, name: str = "") -> Agent:
+        """Enrol a tablet (technician) or a van terminal and sync it once, online; ``name`` tells
+        apart two devices of one subject."""
+        code = auth.create_enrolment_code(self.store, kind, subject, name or f"{kind} {subject}")
+        agent = Agent.enrol(self.tmp_path / (name or f"{kind}-{subject}"), "http://hub.in-process", code,
                             transport=InProcessTransport(self.app))
         self.agents.append(agent)
         assert agent.sync().rejected == []

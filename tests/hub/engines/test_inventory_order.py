@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from device_agent import Agent, visit
@@ -49,6 +49,35 @@ def _office(client, token, path, body):
     return reply.json["data"]
 
 
+def enrol(app, folder: Path, roster: tuple[tuple[str, str, str], ...]) -> dict[str, Agent]:
+    """Enrol each (name, kind, subject) of ``roster`` in process and sync it once."""
+    devices = {}
+    for name, kind, subject in roster:
+        code = auth.create_enrolment_code(store_of(app), kind, subject, name)
+        devices[name] = Agent.enrol(folder / name, "http://hub.in-process", code, transport=InProcessTransport(app))
+        devices[name].sync()
+    return devices
+
+
+def own_work(devices: dict[str, Agent]) -> dict[str, tuple[str, list]]:
+    """Each device's token and the ops it authored; the devices are closed."""
+    work = {name: (agent.config.token, [op for op in agent.replica.ops_after({}, 100_000)
+                                        if op.node == agent.config.node])
+            for name, agent in devices.items()}
+    for agent in devices.values():
+        agent.close()
+    return work
+
+
+def arrive(tablet: Agent, at, setting_off: str) -> None:
+    """The technician accepts job-1 and sets off at ``setting_off``, and checks in at 10:00."""
+    at(setting_off)
+    visit.accept(tablet, "job-1")
+    visit.depart(tablet, "job-1")
+    at("10:00")
+    visit.check_in(tablet, "job-1", FIX)
+
+
 def record_the_day(folder: Path) -> dict:
     """The hub as the office left it at 09:00 (saved to ``folder/hub.db``), and each device's
     ops of the day, recorded offline."""
@@ -66,12 +95,8 @@ def record_the_day(folder: Path) -> dict:
         kit = _office(client, token, "/stock/kits", {"from_location_id": "wh-1", "to_location_id": "van-7",
                                                      "lines": [{"sku": "CAP-45", "qty": "3"}]})
         ENGINE.run(store, clock.ms)  # the estimate is reserved at van-7
-        devices = {}
-        for name, kind, subject in (("terminal", "van", "van-7"), ("ana", "technician", "tech-1"),
-                                    ("ben", "technician", "tech-2")):
-            code = auth.create_enrolment_code(store, kind, subject, name)
-            devices[name] = Agent.enrol(folder / name, "http://hub.in-process", code, transport=InProcessTransport(app))
-            devices[name].sync()
+        devices = enrol(app, folder, (("terminal", "van", "van-7"), ("ana", "technician", "tech-1"),
+                                      ("ben", "technician", "tech-2")))
         terminal, ana, ben = devices["terminal"], devices["ana"], devices["ben"]
 
         def at(when: str) -> None:
@@ -79,11 +104,7 @@ def record_the_day(folder: Path) -> dict:
 
         at("09:30")
         van_stock.receive_kit(terminal, [], kit["id"])
-        at("09:40")
-        visit.accept(ana, "job-1")
-        visit.depart(ana, "job-1")
-        at("10:00")
-        visit.check_in(ana, "job-1", FIX)
+        arrive(ana, at, "09:40")
         at("10:05")
         ids = {"ana_van": visit.use_part(ana, "job-1", "CAP-45", "2").records[0]["id"]}
         at("10:10")
@@ -100,11 +121,7 @@ def record_the_day(folder: Path) -> dict:
         visit.void(ben, "part_usage", ids["ben_wrong"], "put it back")
         at("11:00")
         visit.complete(ana, "job-1", "capacitors replaced")
-        work = {name: (agent.config.token, [op for op in agent.replica.ops_after({}, 100_000)
-                                            if op.node == agent.config.node])
-                for name, agent in devices.items()}
-        for agent in devices.values():
-            agent.close()
+        work = own_work(devices)
         store.close()
     return {"ids": ids, "kit": kit["id"], "work": work, "database": folder / "hub.db"}
 
@@ -168,7 +185,7 @@ def expected(day) -> dict:
     }
 
 
-def deliver(day, batches, folder: Path) -> dict:
+def deliver(day, batches, folder: Path, measure=outcome) -> dict:
     target = folder / "hub.db"
     with sqlite3.connect(day["database"]) as source, sqlite3.connect(target) as copy:
         source.backup(copy)
@@ -182,7 +199,7 @@ def deliver(day, batches, folder: Path) -> dict:
             assert reply.status_code == 200 and reply.json["rejected"] == [], reply.json
             ENGINE.run(store, store.now_ms())
         assert ENGINE.run(store, store.now_ms()) == 0
-        return outcome(store)
+        return measure(store)
     finally:
         store.close()
 
@@ -211,3 +228,112 @@ def test_any_arrival_order_and_batch_cuts_give_the_same_stock_ledger_and_excepti
     check(day, result)
     whole = day.setdefault("whole", result)  # the first example is the reference for the rest
     assert result == whole
+
+
+# -- the van's day: one physical event booked twice, counted once ----------------------------------
+# A kit received on two terminals, a kit the office cancelled that the van received anyway, parts
+# handed out and then used on the job, and a shelf count that uses before and after it reach late.
+
+
+def record_the_van_day(folder: Path) -> dict:
+    """The hub at 09:05 (``folder/hub.db``): 5 FLT-20 and 10 CAP-45 received at wh-1, kit A (3
+    FLT-20) and kit B (2 CAP-45) sent to van-7, kit B cancelled by the office once both terminals
+    and Ana's tablet had synced. Then, offline, each device's work of the day."""
+    with freeze_time("2026-11-27T09:00:00+00:00") as frozen:
+        clock = Clock("2026-11-27T09:00:00+00:00")
+        app = create_app({"database": folder / "hub.db", "clock": clock})
+        store, client = store_of(app), app.test_client()
+        seed_job(store)  # van-7 holds 2 CAP-45
+        add_items_and_warehouse(store)
+        token = auth.create_user(store, "office", auth.PERMISSIONS)
+        _office(client, token, "/stock/receipts", {"location_id": "wh-1", "lines": [
+            {"sku": "FLT-20", "qty": "5"}, {"sku": "CAP-45", "qty": "10"}]})
+        kits = [_office(client, token, "/stock/kits", {"from_location_id": "wh-1", "to_location_id": "van-7",
+                                                       "lines": [line]})["id"]
+                for line in ({"sku": "FLT-20", "qty": "3"}, {"sku": "CAP-45", "qty": "2"})]
+        devices = enrol(app, folder, (("front", "van", "van-7"), ("back", "van", "van-7"),
+                                      ("ana", "technician", "tech-1")))
+        front, back, ana = devices["front"], devices["back"], devices["ana"]
+
+        def at(when: str) -> None:
+            frozen.move_to(f"2026-11-27T{when}:00+00:00")
+            clock.ms = int(frozen().timestamp() * 1000)
+
+        at("09:05")
+        reply = client.post(f"/api/v1/parts_kits/{kits[1]}/status", json={"status": "cancelled"},
+                            headers={"Authorization": f"Bearer {token}"})
+        assert reply.status_code == 200, reply.json
+        ENGINE.run(store, clock.ms)  # kit B's parts go back on the shelf, as far as the hub knows
+        at("09:30")
+        van_stock.receive_kit(front, [], kits[0])
+        at("09:35")
+        van_stock.receive_kit(back, [], kits[0])  # the same kit, on the other terminal
+        at("09:40")
+        van_stock.receive_kit(front, [], kits[1])  # the cancelled kit was in the van all along
+        at("09:45")
+        van_stock.hand_out(front, "CAP-45", 1, "tech-1", "job-1")
+        arrive(ana, at, "09:50")
+        at("10:05")
+        visit.use_part(ana, "job-1", "CAP-45", 1)  # the part handed out
+        at("10:10")
+        visit.use_part(ana, "job-1", "FLT-20", 1)
+        at("10:15")
+        # The shelf holds 2 + 2 (kit B) - 1 (handed out) = 3; the back terminal knows of 2.
+        van_stock.count(back, "CAP-45", 3)
+        at("10:20")
+        visit.use_part(ana, "job-1", "CAP-45", 1)  # after the count
+        at("11:00")
+        visit.complete(ana, "job-1", "capacitor and filter replaced")
+        work = own_work(devices)
+        store.close()
+    return {"work": work, "database": folder / "hub.db"}
+
+
+@pytest.fixture(scope="module")
+def van_day():
+    with tempfile.TemporaryDirectory() as folder:
+        yield record_the_van_day(Path(folder))
+
+
+def van_outcome(store) -> dict:
+    """Stock levels, the live ledger, the live exceptions and the stock rows' conflicts."""
+    replica = store.replica
+    stock = {eid: str(replica.entity("stock", eid).get("on_hand", 0)) for eid in replica.entity_ids("stock")}
+    live = {(eid, r["value"]["location_id"], r["value"]["sku"], r["value"]["qty"], r["value"]["reason"])
+            for eid in replica.entity_ids("stock_move") for r in [replica.entity("stock_move", eid)]
+            if not r["voided"]}
+    exceptions = {(r["value"]["reason"], r["value"]["location_id"], r["value"]["qty"])
+                  for eid in replica.entity_ids("stock_exception")
+                  for r in [replica.entity("stock_exception", eid)] if not r["voided"]}
+    return {"stock": stock, "live": live, "exceptions": exceptions, "conflicts": replica.conflicts("stock")}
+
+
+def check_van_day(day, result) -> None:
+    # van-7 CAP-45: 2 + 2 (kit B, received though cancelled) - 1 handed out - 1 used at 10:20 (the
+    # use at 10:05 is the part handed out; the count at 10:15 found the 3 the movements say).
+    # van-7 FLT-20: kit A once (3) - 1 used. wh-1: 5 - 3 FLT-20; 10 - 2 CAP-45 (kit B stays gone).
+    assert {eid: result["stock"][eid] for eid in ("van-7:CAP-45", "van-7:FLT-20", "wh-1:CAP-45", "wh-1:FLT-20")} == {
+        "van-7:CAP-45": "2", "van-7:FLT-20": "2", "wh-1:CAP-45": "8", "wh-1:FLT-20": "2"}
+    assert result["exceptions"] == set()
+    assert result["conflicts"] == []
+    # The hub's settling movements: kit A's second receipt offset, kit B taken off the shelf again,
+    # the handed-out part put back at its use, the count's adjustment corrected by the use before it.
+    settling = sorted((eid.partition("-")[0], location, qty) for eid, location, _sku, qty, _reason in result["live"]
+                      if eid.partition("-")[0] in ("kx", "kd", "hx", "cx"))
+    assert settling == [("cx", "van-7", "-1"), ("hx", "van-7", "1"), ("kd", "wh-1", "-2"), ("kx", "van-7", "-3")]
+    whole = day.setdefault("whole", result)  # the first delivery is the reference for the rest
+    assert result == whole
+
+
+def test_the_van_day_pushed_whole_counts_each_part_once(van_day, tmp_path):
+    batches = [(name, ops) for name, (_token, ops) in sorted(van_day["work"].items())]
+    check_van_day(van_day, deliver(van_day, batches, tmp_path, van_outcome))
+
+
+@settings(max_examples=60)
+@given(data=st.data())
+def test_any_arrival_order_of_the_van_day_counts_each_part_once(van_day, data):
+    batches = data.draw(deliveries(van_day["work"]))
+    with tempfile.TemporaryDirectory() as folder:
+        result = deliver(van_day, batches, Path(folder), van_outcome)
+    check_van_day(van_day, result)
