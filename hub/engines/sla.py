@@ -1,7 +1,8 @@
 """The SLA engine: each ticket's clocks (response, on-site, resolution), escalations, and the routes
 that show them.
 
-Each run, for every ticket: a VIP customer's ticket is made Critical (the office API does so when
+Each run, first, a ticket whose work is done is resolved (:mod:`.sla_lifecycle`). Then, for every
+ticket: a VIP customer's ticket is made Critical (the office API does so when
 it opens one; tickets that arrive otherwise — synced, imported, a customer made VIP later — are
 caught here); the clocks are computed from the merged state (:mod:`.sla_status`); running clocks
 past a threshold escalate (:mod:`.sla_escalation`); the picture is written to ``ticket.sla`` when
@@ -30,7 +31,7 @@ from .. import office_records
 from ..auth import current_store
 from ..office_http import READ, doc, listing, office_required, ok, paging, query
 from ..store import HubStore
-from . import sla_report
+from . import sla_lifecycle, sla_report
 from .planning import write_planned
 from .sla_escalation import CLOSED, escalate, health_changes
 from .sla_picture import STATES
@@ -52,8 +53,10 @@ class SlaEngine:
     name = "sla"
 
     def run(self, store: HubStore, now_ms: int) -> int:
-        """Bring priorities, escalations, ``ticket.sla`` and contract health in line with ``now_ms``."""
-        return write_planned(store, lambda view: plan(view, instant(now_ms)))
+        """Resolve the tickets whose work is done (:mod:`.sla_lifecycle`), then bring priorities,
+        escalations, ``ticket.sla`` and contract health in line with ``now_ms``."""
+        resolved = write_planned(store, sla_lifecycle.plan)
+        return resolved + write_planned(store, lambda view: plan(view, instant(now_ms)))
 
 
 def plan(store: HubStore, now: Any) -> list[list[tuple[Any, ...]]]:

@@ -8,8 +8,11 @@ Every clock starts at ``ticket.opened_at`` and pauses while the ticket is ``on_h
   the ticket resolved (a resolved ticket has been answered).
 - **onsite**: the first check-in (``check_event`` ``in``, not voided) of a job of the ticket.
 - **resolution**: the ticket resolved (the latest move into ``resolved`` when it is resolved or
-  closed now), or — when it is not, or when the policy says ``resolution_stops_at: job_completed``
-  (the field service flow's rule) — the first job of the ticket completed, whichever is first.
+  closed now), or its work done (:func:`work_of`: every job completed or cancelled, the last one
+  completed), whichever is first — the hub resolves a ticket whose work is done
+  (:mod:`.sla_lifecycle`), and its clock must not depend on when that engine ran. With
+  ``resolution_stops_at: job_completed`` (the field service flow's rule) the first job of the
+  ticket completed stops it instead of the last.
 
 A clock still running when the resolution clock stops, stops with it (the work is done); a ticket
 cancelled stops its running clocks as ``cancelled``.
@@ -25,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from schema.machines import JOB, TICKET
+from schema.machines import JOB, TICKET, WORK_ORDER
 from sync.hlc import to_datetime
 from sync.kinds.status import Applied, replay
 
@@ -34,6 +37,8 @@ from ..store import HubStore
 
 RESOLVED = ("resolved", "closed")
 RESPONDED = ("assigned", "in_progress")
+FINAL = ("completed", "cancelled")  # a job's or a work order's: nothing more will be done in it
+MACHINES = {"ticket": TICKET, "job": JOB, "work_order": WORK_ORDER}
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,19 @@ class Job:
     id: str
     technician_id: str | None
     status: str
+
+
+@dataclass(frozen=True)
+class Work:
+    """A ticket's jobs and when they moved; every instant in hub time."""
+
+    jobs: tuple[Job, ...]
+    accepted: tuple[datetime, ...]  # each acceptance (or setting off straight from scheduled)
+    completed: tuple[datetime, ...]  # each move into completed
+    # When the last of its work was completed, if all of it is done now: every job completed or
+    # cancelled, one completed at least, and no work order (not completed or cancelled) still
+    # waiting for a job. A ticket may have several jobs (a return visit): the last one counts.
+    done_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -56,9 +74,10 @@ class TicketFacts:
     jobs: tuple[Job, ...] = field(default=())
 
 
-def _steps(store: HubStore, entity: str, eid: str) -> tuple[list[Applied], str | None, str]:
+def status_steps(store: HubStore, entity: str, eid: str) -> tuple[list[Applied], str | None, str]:
+    """(the moves that applied, in order; the state held before on_hold; the state now)."""
     register = store.replica.register(entity, eid, "status")
-    machine = TICKET if entity == "ticket" else JOB
+    machine = MACHINES[entity]
     if register is None:
         return [], None, machine.initial
     _, applied = replay(machine, register.transitions)
@@ -124,32 +143,49 @@ def _check_ins(store: HubStore, job_ids: list[str], offsets: DeviceOffsets) -> l
     return found
 
 
+def work_of(store: HubStore, ticket_id: str) -> Work:
+    """The ticket's jobs, their acceptances and completions, and when its work was all done."""
+    jobs, accepted, completed, last_done = [], [], [], []
+    for job_id in sorted(store.links.sources("job", "ticket_id", [ticket_id])):
+        job_steps, _, job_state = status_steps(store, "job", job_id)
+        technician = store.replica.entity("job", job_id).get("technician_id")
+        jobs.append(Job(job_id, technician if isinstance(technician, str) else None, job_state))
+        accepted += [to_datetime(s.hlc) for s in job_steps
+                     if s.target == "accepted" or (s.source == "scheduled" and s.target == "en_route")]
+        done = [to_datetime(s.hlc) for s in job_steps if s.target == "completed"]
+        completed += done
+        if job_state == "completed" and done:
+            last_done.append(done[-1])
+    dispatched = {store.replica.entity("job", job.id).get("work_order_id") for job in jobs}
+    waiting = any(eid not in dispatched and status_steps(store, "work_order", eid)[2] not in FINAL
+                  for eid in store.links.sources("work_order", "ticket_id", [ticket_id]))
+    all_done = bool(last_done) and not waiting and all(job.status in FINAL for job in jobs)
+    return Work(tuple(jobs), tuple(accepted), tuple(completed), max(last_done) if all_done else None)
+
+
 def gather(store: HubStore, ticket: dict, offsets: DeviceOffsets, portal_users: frozenset[str],
            resolution_stops_at: str = "ticket_resolved") -> TicketFacts:
     """The facts of one ticket (its merged view ``ticket``) that its SLA clocks are computed from.
     ``resolution_stops_at`` "job_completed" stops resolution at the first job completed even when
     the ticket is resolved later (the field service flow's rule)."""
     ticket_id = ticket["id"]
-    steps, held, state = _steps(store, "ticket", ticket_id)
+    steps, held, state = status_steps(store, "ticket", ticket_id)
     job_ids = sorted(store.links.sources("job", "ticket_id", [ticket_id]))
-    jobs, accepted, completed = [], [], []
-    for job_id in job_ids:
-        job_steps, _, job_state = _steps(store, "job", job_id)
-        technician = store.replica.entity("job", job_id).get("technician_id")
-        jobs.append(Job(job_id, technician if isinstance(technician, str) else None, job_state))
-        accepted += [to_datetime(s.hlc) for s in job_steps
-                     if s.target == "accepted" or (s.source == "scheduled" and s.target == "en_route")]
-        completed += [to_datetime(s.hlc) for s in job_steps if s.target == "completed"]
+    work = work_of(store, ticket_id)
     resolved_now = state in RESOLVED or (state == "on_hold" and held in RESOLVED)
     into_resolved = [to_datetime(s.hlc) for s in steps if s.target == "resolved"]
-    by_job = resolution_stops_at == "job_completed" or not resolved_now
-    settled = _earliest((into_resolved[-1] if resolved_now and into_resolved else None, "ticket resolved"),
-                        (_first(completed) if by_job else None, "job completed"))
+    if resolution_stops_at == "job_completed":
+        by_job = _first(work.completed)
+    else:
+        by_job = work_done(steps, work)
+    # The work first: the hub resolves a ticket the moment its work is done, and the tie is its doing.
+    settled = _earliest((by_job, "job completed"),
+                        (into_resolved[-1] if resolved_now and into_resolved else None, "ticket resolved"))
     stops: dict[str, tuple[datetime, str]] = {}
     response = _earliest(
         (_first(to_datetime(s.hlc) for s in steps if s.source == "open" and s.target in RESPONDED), "ticket taken"),
         (_first(_staff_comments(store, ticket_id, offsets, portal_users)), "staff comment"),
-        (_first(accepted), "job accepted"),
+        (_first(work.accepted), "job accepted"),
         (_first(into_resolved), "ticket resolved"),
         settled or (None, ""),
     )
@@ -159,4 +195,13 @@ def gather(store: HubStore, ticket: dict, offsets: DeviceOffsets, portal_users: 
             stops[clock] = stop
     cancelled = next((to_datetime(s.hlc) for s in steps if s.target == "cancelled"), None) \
         if state == "cancelled" else None
-    return TicketFacts(ticket_id, opened_at(store, ticket), state, _pauses(steps), stops, cancelled, tuple(jobs))
+    return TicketFacts(ticket_id, opened_at(store, ticket), state, _pauses(steps), stops, cancelled, work.jobs)
+
+
+def work_done(steps: list[Applied], work: Work) -> datetime | None:
+    """When the ticket's work was done in its current round: a ticket reopened after that (resolved
+    -> in_progress: the customer says it is not fixed) waits for more work to be completed."""
+    reopened = [to_datetime(s.hlc) for s in steps if s.source == "resolved" and s.target == "in_progress"]
+    if work.done_at is None or (reopened and reopened[-1] >= work.done_at):
+        return None
+    return work.done_at

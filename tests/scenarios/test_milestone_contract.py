@@ -99,15 +99,16 @@ def test_each_milestone_is_invoiced_on_approval_whatever_the_installation_syncs_
     world.at("2026-11-24T18:30:00Z")
     world.sync(ana)
     world.settled()
-    # Response: dispatch took the ticket at 08:30 Mon, 30 of 240 min. Resolution: resolved Tue 17:00,
-    # 33 h after it opened less the 6 h on hold: 1,980 - 360 = 1,620 of 1,440 min, missed (the
-    # installation took two days).
+    # Response: dispatch took the ticket at 08:30 Mon, 30 of 240 min. Resolution: its work was done
+    # when Ana completed the installation, Tue 16:45 (before the office's 17:00), 32 h 45 min after it
+    # opened less the 6 h on hold: 1,965 - 360 = 1,605 of 1,440 min, missed (the installation took
+    # two days).
     assert world.sla(ticket)["policy"] == f"sla_policy:{policy}" and "onsite" not in world.sla(ticket)
     assert world.clock_state(ticket, "response") == ("met", 30.0, "2026-11-23T08:30:00.000+00:00", "ticket taken")
     assert world.sla(ticket)["resolution"] == {
-        "target_min": 1440, "state": "missed", "due_at": "2026-11-24T14:00:00.000+00:00", "elapsed_min": 1620.0,
-        "paused_min": 360.0, "stopped_at": "2026-11-24T17:00:00.000+00:00", "stopped_by": "ticket resolved",
-        "paused": False, "as_of": "2026-11-24T17:00:00.000+00:00"}
+        "target_min": 1440, "state": "missed", "due_at": "2026-11-24T14:00:00.000+00:00", "elapsed_min": 1605.0,
+        "paused_min": 360.0, "stopped_at": "2026-11-24T16:45:00.000+00:00", "stopped_by": "job completed",
+        "paused": False, "as_of": "2026-11-24T16:45:00.000+00:00"}
     # The targets stay Medium's; the two escalations stay on record, nothing more (a stopped clock
     # escalates no further).
     assert world.sla(ticket)["priority"] == "Medium" and len(world.escalations(ticket)) == 2

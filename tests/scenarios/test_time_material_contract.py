@@ -163,10 +163,11 @@ def test_two_tablets_sync_late_and_in_reverse_order_and_the_invoice_is_supplemen
         "onsite": {"target_min": 240, "state": "met", "due_at": "2026-11-27T12:00:00.000+00:00",
                    "elapsed_min": 125.0, "paused_min": 0.0, "stopped_at": "2026-11-27T10:05:00.000+00:00",
                    "stopped_by": "check-in", "paused": False, "as_of": "2026-11-27T10:05:00.000+00:00"},
-        # Resolved by the office at 12:00: 240 of 480 min.
+        # Resolved when its work was done, Ana's job completed at 11:40 (before the office's 12:00):
+        # 220 of 480 min.
         "resolution": {"target_min": 480, "state": "met", "due_at": "2026-11-27T16:00:00.000+00:00",
-                       "elapsed_min": 240.0, "paused_min": 0.0, "stopped_at": "2026-11-27T12:00:00.000+00:00",
-                       "stopped_by": "ticket resolved", "paused": False, "as_of": "2026-11-27T12:00:00.000+00:00"},
+                       "elapsed_min": 220.0, "paused_min": 0.0, "stopped_at": "2026-11-27T11:40:00.000+00:00",
+                       "stopped_by": "job completed", "paused": False, "as_of": "2026-11-27T11:40:00.000+00:00"},
     }
     # What the hub escalated at 11:15, when it knew no better, stays on record; nothing since.
     assert [e[:2] for e in world.escalations(ticket)] == [("onsite", "near_breach")]

@@ -115,9 +115,10 @@ def test_a_vip_warranty_repair_on_a_slow_tablet_gives_a_zero_invoice_with_its_in
     # 65 of 180 min (the contract's override) — met, whatever the hub believed at 13:15.
     assert sla["onsite"]["target_min"] == 180
     assert world.clock_state(ticket, "onsite") == ("met", 65.0, "2026-12-03T10:05:00.000+00:00", "check-in")
-    # Resolved by the office at 12:45: 225 of 240 min.
-    assert world.clock_state(ticket, "resolution") == ("met", 225.0, "2026-12-03T12:45:00.000+00:00",
-                                                       "ticket resolved")
+    # Resolved when its work was done, the job completed at 12:30 (before the office's 12:45):
+    # 210 of 240 min.
+    assert world.clock_state(ticket, "resolution") == ("met", 210.0, "2026-12-03T12:30:00.000+00:00",
+                                                       "job completed")
     assert [e[:2] for e in world.escalations(ticket)] == [("onsite", "near_breach")]
     # One zero invoice; the engine finds nothing more to bill.
     assert [header(inv)[:4] for inv in world.invoices()] == [("INV-000001", "invoice", "sent", "0.00")]

@@ -80,8 +80,9 @@ def test_business_hours_run_across_a_weekend(store, hub_time):
     check_in(store, "chk-1")  # Friday 120 + Monday 90 = 210
     hub_time("2026-12-02T12:00:00Z")
     move(store, "job", "job-1", "accepted", "en_route", "on_site", "completed")
-    # Not resolved, so the job's completion stops the resolution clock: Friday 120 + Monday 480
-    # + Tuesday 480 + Wednesday 09:00-12:00 180 = 1,260 working minutes.
+    # The job's completion is the ticket's work done (the hub resolves it), so it stops the
+    # resolution clock: Friday 120 + Monday 480 + Tuesday 480 + Wednesday 09:00-12:00 180 = 1,260
+    # working minutes.
     run(store)
     picture = sla(store)
     assert picture["calendar"] == "business:GB"
