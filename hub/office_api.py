@@ -21,7 +21,7 @@ from schema.resources import ItemSchema
 
 from . import office_dispatch, office_portal, office_records, office_tickets, openapi
 from .auth import current_store
-from .billing import currency_problem
+from .billing import currency_problem, snapshot
 from .billing.money import ZERO, amount_of, decimal
 from .device_time import parse_instant
 from .engines import inventory_api
@@ -126,11 +126,11 @@ def create_contract(store: HubStore, data: dict[str, Any], eid: str) -> tuple[di
 
 
 def _contract_currency(store: HubStore, contract: dict[str, Any]) -> None:
-    problem = currency_problem(contract, store.config.price_list_currency)
+    issued = snapshot.issued_currencies(store, contract["id"]) if "id" in contract else set()
+    problem = currency_problem(contract, store.config.price_list_currency, issued)
     if problem:
-        raise ApiError(400, "the contract's currency is not its price list's", [("currency", problem)],
-                       hint="bill this customer under a fixed-fee, retainer or milestone contract in their currency, "
-                            "or in the price list's currency")
+        raise ApiError(400, "the contract cannot bill in this currency", [("currency", problem)],
+                       hint="keep the currency named in the reason")
 
 
 def _contract_dates(contract: dict[str, Any]) -> None:
@@ -211,7 +211,8 @@ RESOURCES = (
     Resource("stock_location", "stock_locations", MANAGE, fixed=frozenset({"kind"})),
     Resource("item", "items", MANAGE, create_item, create_body=NewItemSchema),
     Resource("checklist_template", "checklist_templates", MANAGE),
-    Resource("parts_kit", "parts_kits", MANAGE, fixed=frozenset({"from_location_id", "to_location_id"}),
+    Resource("parts_kit", "parts_kits", MANAGE, inventory_api.create_kit,
+             fixed=frozenset({"from_location_id", "to_location_id"}),
              check_edit=inventory_api.check_kit_edit, check_move=inventory_api.check_kit_move),
 )
 

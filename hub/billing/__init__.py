@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -38,12 +39,19 @@ def model_for(contract_type: str | None) -> BillingModel | None:
     return models().get(contract_type or "")
 
 
-def currency_problem(contract: dict[str, Any], price_list_currency: str) -> str | None:
-    """Why ``contract`` cannot be billed in its currency, or None: its type bills parts from the
-    price list (whose prices and costs carry no currency of their own, being all in the hub's
-    ``price_list_currency``), so an invoice in another currency would mix the two."""
-    model = model_for(contract.get("type"))
+def currency_problem(contract: dict[str, Any], price_list_currency: str, issued: Iterable[str] = ()) -> str | None:
+    """Why ``contract`` cannot be billed in its currency, or None. Its later invoices follow the ones
+    it has ``issued`` (supplementary invoices relate to them, credit notes and retainer adjustments
+    are netted against them), so its currency is theirs; and a type that bills parts from the price
+    list (whose prices and costs are all in the hub's ``price_list_currency``) must be in that one.
+    Otherwise an invoice would mix two currencies."""
     currency = Terms.of(contract).currency
+    other = sorted(set(issued) - {currency})
+    if other:
+        return (f"{currency} is not the currency of the invoices the contract has issued ({', '.join(other)}), "
+                "which its later invoices, credit notes and adjustments follow; keep "
+                f"{other[0]}, or bill in {currency} under a new contract")
+    model = model_for(contract.get("type"))
     if model is None or not model.uses_price_list or currency == price_list_currency:
         return None
     return (f"{currency} is not the currency of the parts price list ({price_list_currency}) that a "

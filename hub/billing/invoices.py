@@ -43,16 +43,17 @@ def build(store: HubStore, now_ms: int, forced: Iterable[str] = ()) -> Plan:
         model = model_for(contract.get("type"))
         if model is not None:
             bill = model.bill(snapshot.contract_work(store, contract), now, opened)
-            bills.append((contract, _held(contract, bill, store.config.price_list_currency)))
+            problem = currency_problem(contract, store.config.price_list_currency,
+                                       ledger.issued_currencies(contract["id"]))
+            bills.append((contract, _held(contract, bill, problem)))
     return ledger.plan(bills, now_ms)
 
 
-def _held(contract: dict[str, Any], bill: ContractBill, price_list_currency: str) -> ContractBill:
+def _held(contract: dict[str, Any], bill: ContractBill, problem: str | None) -> ContractBill:
     """A contract whose terms contradict each other (a currency that is not its price list's, e.g.
     merged from an op the office API would refuse) is not billed: all its work waits — nothing is
     invoiced or credited, its open drafts are withdrawn — and ``billing_state["problems"]`` says
     why until the terms are put right."""
-    problem = currency_problem(contract, price_list_currency)
     problems = [f"currency: {problem}"] if problem else None
     if problems:
         bill.bills = [UnitBill(unit.unit, [], unit.pending | {line.source for line in unit.due}) for unit in bill.bills]
@@ -63,7 +64,8 @@ def _held(contract: dict[str, Any], bill: ContractBill, price_list_currency: str
 
 def refuse_unbillable(store: HubStore, contract: dict[str, Any]) -> None:
     """409 naming the contract's currency when it cannot be billed as it stands (see ``_held``)."""
-    problem = currency_problem(contract, store.config.price_list_currency)
+    problem = currency_problem(contract, store.config.price_list_currency,
+                               snapshot.issued_currencies(store, contract["id"]))
     if problem:
         raise ApiError(409, f"contract {contract['id']} cannot be invoiced as it stands", [("currency", problem)],
                        hint=f"correct the contract's currency (PATCH /api/v1/contracts/{contract['id']})")

@@ -108,6 +108,7 @@ class Ledger:
         self.open: dict[Group, list[dict[str, Any]]] = {}
         self.issued_charges: dict[str, list[dict[str, Any]]] = {}
         self._previews: dict[str, dict[str, Any]] = {}
+        self._issued_currencies: dict[str, set[str]] = {}
         self.per_unit: Counter[str] = Counter(inv.get("billing_key") or "" for inv in self.invoices.values())
         for invoice in sorted(self.invoices.values(), key=_issue_order):
             status, kind, key = invoice.get("status"), invoice.get("kind") or "invoice", invoice.get("billing_key")
@@ -116,6 +117,7 @@ class Ledger:
                 self.open.setdefault(group, []).append(invoice)
             if status not in ISSUED:
                 continue
+            self._issued_currencies.setdefault(invoice.get("contract_id") or "", set()).add(invoice.get("currency"))
             if kind in CHARGES and key:
                 self.issued_charges.setdefault(key, []).append(invoice)
             for line in invoice.get("lines") or []:
@@ -136,6 +138,10 @@ class Ledger:
             billed.cost = (billed.cost or ZERO) + cost
         if billed.invoice is None and (invoice.get("kind") or "invoice") in CHARGES and qty > 0:
             billed.invoice, billed.line = invoice, line
+
+    def issued_currencies(self, contract_id: str) -> set[str]:
+        """The currencies of the invoices the contract has issued."""
+        return self._issued_currencies.get(contract_id, set())
 
     def opener(self, forced: Iterable[str] = ()) -> Callable[[str], bool]:
         """``opened(unit key)`` for the models: the office asked for it now, or it has an open draft."""

@@ -13,6 +13,7 @@ from ..device_time import DeviceOffsets, iso, parse_instant
 from ..office_records import view
 from ..store import HubStore
 from .base import ContractWork, Terms
+from .plan import ISSUED
 
 
 def _views(store: HubStore, entity: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -71,3 +72,9 @@ def contracts(store: HubStore) -> list[dict[str, Any]]:
 def invoices(store: HubStore) -> list[dict[str, Any]]:
     """Every invoice (views, void ones included), in id order."""
     return list(_views(store, "invoice", store.replica.entity_ids("invoice")).values())
+
+
+def issued_currencies(store: HubStore, contract_id: str) -> set[str]:
+    """The currencies of the invoices a contract has issued (sent or paid)."""
+    found = _views(store, "invoice", store.links.sources("invoice", "contract_id", [contract_id])).values()
+    return {invoice["currency"] for invoice in found if invoice.get("status") in ISSUED}

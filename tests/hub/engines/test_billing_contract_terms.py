@@ -147,3 +147,24 @@ def test_billing_never_mixes_currencies_it_holds_a_contract_whose_currency_is_no
     assert fresh["currency"] == "GBP" and fresh["total"] == "110.00"  # 1 h x 85.00 + 2 x 12.50
     assert "problems" not in client.get(f"{API}/contracts/c-tm", headers=office).json["data"]["billing_state"]
     assert run(store) == 0
+
+
+def test_once_invoices_are_issued_in_a_currency_the_contract_keeps_it_and_no_later_invoice_mixes_them(
+        store, client, office):
+    # Later invoices of a contract follow what it issued: supplementary invoices relate to it, credit
+    # notes take back its amounts, a retainer's overage is adjusted against it. In another currency
+    # each of those would mix the two.
+    contract(store, "c-fx", "fixed_fee", billing={"fixed_fee": "300.00", "period": "monthly"},
+             starts_at="2026-10-01T00:00:00+00:00")
+    run(store)
+    [october] = invoices(store)
+    assert client.post(f"{API}/invoices/{october['id']}/send", headers=office).status_code == 200
+    refused = client.patch(f"{API}/contracts/c-fx", json={"currency": "EUR"}, headers=office)
+    assert refused.status_code == 400 and refused.json["errors"][0]["field"] == "currency"
+    assert "GBP" in refused.json["errors"][0]["reason"]
+    # Merged from elsewhere anyway: nothing more is drafted in euros beside the pounds already issued.
+    store.write([("contract", "c-fx", SET, "currency", "EUR")])
+    run(store)
+    assert [inv["currency"] for inv in invoices(store)] == ["GBP"]
+    [problem] = client.get(f"{API}/contracts/c-fx", headers=office).json["data"]["billing_state"]["problems"]
+    assert problem.startswith("currency: ") and "GBP" in problem
