@@ -37,7 +37,8 @@ class SlaPolicySchema(EntitySchema):
     # Overdue (second escalation, to the service manager) at this multiple of the target.
     overdue_multiple = lww(fields.Float(validate=validate.Range(1.01, 10), load_default=1.5))
     # When the resolution clock stops. The seeds disagree: the service management flow stops it
-    # when the ticket is resolved; the field service flow when the work order's job is completed.
+    # when the ticket is resolved (by the office, or by the hub once its last job is completed); the
+    # field service flow when the first job of its work is completed.
     resolution_stops_at = lww(fields.String(validate=validate.OneOf(("ticket_resolved", "job_completed")),
                                             load_default="ticket_resolved"))
 
