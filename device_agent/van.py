@@ -27,6 +27,7 @@ from marshmallow import ValidationError
 
 from schema import SCHEMAS
 from schema.base import reason as reason_of
+from schema.resources import pieces_refused
 from sync.errors import SyncError
 from sync.kinds.counter import to_decimal, to_json_number
 from sync.ops import APPEND, INCR, MOVE, SET, VOID, OpId
@@ -103,6 +104,14 @@ def validate(entity: str, value: dict[str, Any]) -> None:
         raise NotRecorded(errors[0][0], errors[0][1], errors=errors) from None
 
 
+def whole_pieces(agent: Agent, record: dict[str, Any]) -> None:
+    """A part use or a stock movement of an item counted each is in whole pieces."""
+    refused = pieces_refused(record, agent.replica.entity("item", record["sku"]))
+    if refused:
+        # The command's own argument is QTY, whichever field of the record holds it.
+        raise NotRecorded("qty", refused[1], hint="give a whole number of pieces, e.g. 1")
+
+
 class Batch:
     """Collects one command's changes; :meth:`commit` writes them in one transaction, all or none."""
 
@@ -113,6 +122,8 @@ class Batch:
 
     def append(self, entity: str, value: dict[str, Any], record_id: str | None = None) -> str:
         validate(entity, value)
+        if entity in ("part_usage", "stock_move"):
+            whole_pieces(self.agent, value)
         record_id = record_id or new_record_id(self.agent.now_ms())
         self.changes.append((entity, record_id, APPEND, "", value))
         self.recorded.records.append({"entity": entity, "id": record_id, "value": value})

@@ -16,6 +16,7 @@ from functools import cached_property
 
 import orjson
 
+from schema.resources import pieces_refused
 from sync.ops import APPEND, INCR, MOVE, SET, VOID, Op
 from sync.replica import Rejection
 
@@ -228,9 +229,15 @@ def _check_record(store: HubStore, device: Device, scope: Scope, op: Op) -> Reje
         return Rejection(parent_field, f"{parent!r} is not a job or ticket this device works on")
     if op.entity == "part_usage":
         # Parts from another van are recorded (the technician is never blocked); the hub's
-        # inventory engine raises the stock exception. Nothing to refuse here.
-        return None
+        # inventory engine raises the stock exception. Only half a pump is refused.
+        return _check_pieces(store, op.value)
     return None
+
+
+def _check_pieces(store: HubStore, record: dict) -> Rejection | None:
+    sku = record.get("sku")
+    refused = pieces_refused(record, store.replica.entity("item", sku)) if isinstance(sku, str) else None
+    return Rejection(*refused) if refused else None
 
 
 def _check_own_void(store: HubStore, device: Device, op: Op) -> Rejection | None:
@@ -255,7 +262,7 @@ def _check_stock(store: HubStore, device: Device, scope: Scope, op: Op) -> Rejec
     location = op.value.get("location_id") if isinstance(op.value, dict) else None
     if op.action != APPEND or not _names_one_of(location, scope.vans):
         return Rejection("location_id", f"{location!r} is not this device's van")
-    return None
+    return _check_pieces(store, op.value)
 
 
 def _names_one_of(parent: object, ids: frozenset[str]) -> bool:

@@ -1,5 +1,9 @@
 """People and stock: technicians, stock locations (warehouses, vans), items and stock levels."""
 
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
 from marshmallow import fields, validate
 
 from .base import EntitySchema, counter, lww, status, tags
@@ -8,6 +12,35 @@ from .machines import KIT
 from .service import PartLineSchema
 
 MOVE_REASONS = ("receipt", "kit_out", "kit_in", "usage", "count", "return", "adjustment")
+
+# Units counted in whole pieces: half a pump is not a part. Items measured in m, kg, l... take
+# fractions (1.5 m of cable).
+WHOLE_UNITS = frozenset({"ea"})
+
+
+def fraction_refused(item: Mapping[str, Any] | None, sku: str, amount: Any) -> str | None:
+    """Why ``amount`` cannot be a quantity of ``item`` (the catalogue entry of ``sku``): a
+    fraction of an item counted in whole pieces. None when it can, or when the item or the
+    amount is unknown or not a number (other checks name those)."""
+    if not item:
+        return None
+    try:
+        number = Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        return None
+    unit = item.get("unit") or "ea"
+    if unit not in WHOLE_UNITS or not number.is_finite() or number == number.to_integral_value():
+        return None
+    return f"{sku} is counted in whole pieces (unit {unit}): {amount} is not a whole number"
+
+
+def pieces_refused(record: Mapping[str, Any], item: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """(field, why) when a part use or a stock movement books a fraction of ``item``, counted
+    each; else None. A count is judged by the figure counted: its adjustment may mend a fraction
+    booked before this rule."""
+    name = "counted" if record.get("reason") == "count" else "qty"
+    why = fraction_refused(item, str(record.get("sku")), record.get(name))
+    return (name, why) if why else None
 
 
 class TechnicianSchema(EntitySchema):

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 from marshmallow import Schema, ValidationError, fields, validate
 
-from schema.resources import MOVE_REASONS
+from schema.resources import MOVE_REASONS, fraction_refused
 from sync.kinds.counter import to_decimal
 from sync.ops import MOVE
 
@@ -72,14 +72,35 @@ def _location(store: HubStore, name: str, location_id: str, kind: str, hint: str
 def _lines(store: HubStore, lines: list[dict[str, Any]]) -> list[tuple[str, Decimal]]:
     errors, seen = [], set()
     for index, line in enumerate(lines):
+        item = office_records.view(store, "item", line["sku"])
         if line["sku"] in seen:
             errors.append((f"lines.{index}.sku", f"{line['sku']} is given twice; give each SKU once with its total"))
-        elif office_records.view(store, "item", line["sku"]) is None:
+        elif item is None:
             errors.append((f"lines.{index}.sku", f"no item {line['sku']!r} in the catalogue"))
+        elif why := fraction_refused(item, line["sku"], line["qty"]):
+            errors.append((f"lines.{index}.qty", why))
         seen.add(line["sku"])
     if errors:
-        raise ApiError(400, "the request is not valid", errors, hint="add the item with POST /api/v1/items first")
+        raise ApiError(400, "the request is not valid", errors,
+                       hint="add an item with POST /api/v1/items first; give items counted each in whole pieces")
     return [(line["sku"], line["qty"]) for line in lines]
+
+
+def require_whole_pieces(store: HubStore, lines: list[dict[str, Any]]) -> None:
+    """A kit's lines of items counted each are whole pieces; a 400 naming each line that is not."""
+    errors = [(f"lines.{index}.qty", why) for index, line in enumerate(lines)
+              if (why := fraction_refused(store.replica.entity("item", line.get("sku") or ""), line.get("sku"),
+                                          line.get("qty")))]
+    if errors:
+        raise ApiError(400, "the request is not valid", errors, hint="give items counted each in whole pieces")
+
+
+def create_kit(store: HubStore, data: dict[str, Any], eid: str) -> tuple[dict[str, Any], list[str]]:
+    """A parts kit made through the generic route (POST /api/v1/parts_kits), prepared."""
+    record = office_records.validate("parts_kit", data)
+    with store.unit_of_work():
+        require_whole_pieces(store, record["lines"])
+        return office_records.create(store, "parts_kit", eid, record), []
 
 
 def require_kit_stock(store: HubStore, source: str, lines: list[tuple[str, Decimal]]) -> None:
@@ -99,6 +120,7 @@ def check_kit_edit(store: HubStore, kit_id: str, changes: dict[str, Any]) -> Non
     if "lines" not in changes:
         return
     office_records.require(store, "parts_kit", kit_id)  # a 404 for an id that names no kit
+    require_whole_pieces(store, changes["lines"] or [])
     status = office_records.status_of(store, "parts_kit", kit_id)[0]
     if status != "prepared":
         raise ApiError(409, f"parts kit {kit_id} is {status}: its lines are fixed",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,7 @@ from device_agent import van as stock
 from device_agent import visit as v
 from hub.app import store_of
 from hub.engines.inventory import ENGINE
-from sync.ops import SET
+from sync.ops import APPEND, SET
 
 from .test_visit import enrolled, hub_quarantine, hub_view, online
 
@@ -108,6 +109,9 @@ def test_the_tablet_and_the_terminal_both_take_parts_offline_and_the_hub_counts_
     (lambda a: stock.count(a, "CAP-45", -1), "qty"),
     (lambda a: stock.hand_out(a, "CAP-45", "0", "tech-1"), "qty"),
     (lambda a: stock.hand_out(a, "CAP-45", 1, ""), "technician"),
+    (lambda a: stock.receive_kit(a, [("CAP-45", "0.5")]), "qty"),
+    (lambda a: stock.count(a, "CAP-45", "1.5"), "qty"),
+    (lambda a: stock.hand_out(a, "CAP-45", "0.5", "tech-1"), "qty"),
 ])
 def test_bad_van_input_is_refused_naming_the_field(terminal, command, field):
     before = terminal.status()["recorded_ops"]
@@ -123,3 +127,53 @@ def test_a_tablet_sees_its_van_stock_but_kits_are_received_on_the_terminal(hub, 
         with pytest.raises(v.NotRecorded) as refused:
             stock.receive_kit(tablet, [("CAP-45", 1)])
     assert refused.value.field == "device" and "use-part" in refused.value.hint
+
+
+def add_cable_to_catalogue(hub):
+    store_of(hub.app).write([
+        ("item", "CBL-25", SET, "name", "Cable 2.5mm2"), ("item", "CBL-25", SET, "unit", "m"),
+        ("item", "CBL-25", SET, "unit_cost", "0.80"), ("item", "CBL-25", SET, "unit_price", "2.00"),
+    ])
+
+
+def test_half_a_part_counted_each_is_refused_but_metres_of_cable_may_be_fractions(hub, code, tmp_path):
+    add_cable_to_catalogue(hub)
+    with enrolled(hub, code, tmp_path / "tablet") as tablet:
+        before = tablet.status()["recorded_ops"]
+        with pytest.raises(v.NotRecorded) as refused:
+            v.use_part(tablet, "job-1", "CAP-45", "0.5")
+        assert refused.value.field == "qty" and "CAP-45 is counted in whole pieces (unit ea)" in refused.value.reason
+        assert "0.5 is not a whole number" in refused.value.reason
+        assert tablet.status()["recorded_ops"] == before
+        assert "-1.5" in v.use_part(tablet, "job-1", "CBL-25", "1.5").description  # 0 -> -1.5 m in the van
+
+
+def test_the_cli_refuses_half_a_part_naming_qty(hub, code, tmp_path):
+    from click.testing import CliRunner
+
+    from device_agent.cli import main
+
+    enrolled(hub, code, tmp_path / "tablet").close()
+    runner = CliRunner()
+    result = runner.invoke(main, ["--home", str(tmp_path / "tablet"), "--json", "use-part", "job-1", "CAP-45", "0.5"])
+    assert result.exit_code != 0
+    refusal = json.loads(result.stdout)
+    assert refusal["ok"] is False and [e["field"] for e in refusal["errors"]] == ["qty"]
+    assert "whole" in refusal["errors"][0]["reason"]
+
+
+def test_the_hub_quarantines_half_a_part_an_older_agent_recorded(hub, code, tmp_path):
+    with enrolled(hub, code, tmp_path / "tablet") as tablet:
+        # An agent from before the rule: it wrote the use and its movement as typed.
+        usage = {"job_id": "job-1", "sku": "CAP-45", "qty": "0.5", "location_id": "van-7", "technician_id": "tech-1",
+                 "note": "", "device_time": tablet.device_time()}
+        move = {"location_id": "van-7", "sku": "CAP-45", "qty": "-0.5", "reason": "usage", "job_id": "job-1",
+                "kit_id": None, "note": "", "device_time": tablet.device_time()}
+        tablet.write([("part_usage", "pu-half", APPEND, "", usage), ("stock_move", "pu-half", APPEND, "", move)])
+    with online(tmp_path / "tablet") as agent:
+        rejected = agent.sync().rejected
+    assert sorted(r["field"] for r in rejected) == ["qty", "qty"], rejected
+    held = hub_quarantine(hub)  # kept, with the reason, as the device was told
+    assert len(held) == 2 and all(q["field"] == "qty" and "CAP-45 is counted in whole pieces" in q["reason"]
+                                  for q in held)
+    assert hub_view(hub, "part_usage", "pu-half") == {} and hub_view(hub, "stock", "van-7:CAP-45")["on_hand"] == 2

@@ -146,7 +146,7 @@ def test_using_more_parts_than_the_van_holds_warns_records_and_the_hub_accepts_i
 
 
 def test_a_part_from_another_location_records_the_use_only(tablet):
-    used = v.use_part(tablet, "job-1", "CAP-45", "1.5", location="wh-central")
+    used = v.use_part(tablet, "job-1", "CAP-45", "2", location="wh-central")
     assert [r["entity"] for r in used.records] == ["part_usage"] and used.changes == []
     assert "the hub will raise the stock movement for wh-central" in used.description
     assert tablet.replica.entity("stock", "van-7:CAP-45")["on_hand"] == 2

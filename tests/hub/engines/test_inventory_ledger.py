@@ -212,6 +212,11 @@ def test_a_kit_leaves_only_with_what_its_warehouse_holds_and_its_lines_are_fixed
     ("/stock/receipts", {"location_id": "wh-1", "lines": [{"sku": "CAP-45", "qty": "0.0000001"}]}, 400,
      "lines.0.qty"),
     ("/stock/receipts", {"location_id": "wh-1", "lines": []}, 400, "lines"),
+    ("/stock/receipts", {"location_id": "wh-1", "lines": [{"sku": "CAP-45", "qty": "0.5"}]}, 400, "lines.0.qty"),
+    ("/stock/kits", {"from_location_id": "wh-1", "to_location_id": "van-7",
+                     "lines": [{"sku": "CAP-45", "qty": "1.5"}]}, 400, "lines.0.qty"),
+    ("/parts_kits", {"from_location_id": "wh-1", "to_location_id": "van-7",
+                     "lines": [{"sku": "FLT-20", "qty": "1"}, {"sku": "CAP-45", "qty": "0.25"}]}, 400, "lines.1.qty"),
     ("/stock/kits", {"from_location_id": "wh-1", "to_location_id": "van-7",
                      "lines": [{"sku": "CAP-45", "qty": "1"}]}, 409, "lines.0.qty"),
     ("/stock/kits", {"from_location_id": "van-7", "to_location_id": "wh-1",
@@ -225,6 +230,23 @@ def test_bad_receipts_and_kits_are_refused_with_the_field_named_and_nothing_writ
     assert reply.status_code == status
     assert field in [error["field"] for error in reply.json["errors"]], reply.json
     assert world.store.replica.canonical() == before
+
+
+def test_an_item_counted_each_moves_in_whole_pieces_and_one_in_metres_in_fractions(world):
+    world.store.write([("item", "CBL-25", SET, "name", "Cable 2.5mm2"), ("item", "CBL-25", SET, "unit", "m"),
+                       ("item", "CBL-25", SET, "unit_cost", "0.80"), ("item", "CBL-25", SET, "unit_price", "2.00")])
+    world.post("/stock/receipts", {"location_id": "wh-1", "lines": [{"sku": "CBL-25", "qty": "50.5"},
+                                                                   {"sku": "CAP-45", "qty": "4"}]})
+    world.post("/stock/kits", {"from_location_id": "wh-1", "to_location_id": "van-7",
+                               "lines": [{"sku": "CBL-25", "qty": "12.5"}]})
+    assert world.stock("wh-1", "CBL-25")["on_hand"] == "38"
+    kit = world.post("/parts_kits", {"from_location_id": "wh-1", "to_location_id": "van-7",
+                                     "lines": [{"sku": "CAP-45", "qty": "2"}]})["data"]
+    reply = world.client.patch(f"{API}/parts_kits/{kit['id']}", json={"lines": [{"sku": "CAP-45", "qty": "2.5"}]},
+                               headers=world.office)
+    assert reply.status_code == 400 and reply.json["errors"][0]["field"] == "lines.0.qty"
+    assert "CAP-45 is counted in whole pieces (unit ea): 2.5 is not a whole number" in reply.json["errors"][0]["reason"]
+    assert world.get(f"/parts_kits/{kit['id']}")["lines"] == [{"sku": "CAP-45", "qty": "2"}]
 
 
 def test_reading_the_ledger_needs_read_and_changing_it_needs_manage(world):
