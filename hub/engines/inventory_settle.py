@@ -140,22 +140,29 @@ def _kits(snap: Snapshot) -> list[Fix]:
 
 
 def _hand_outs(snap: Snapshot) -> list[Fix]:
-    """Each use from the van of parts its terminal handed out for that job gives them back once."""
-    pool: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    """A technician's use from the van, on a job, of parts the van's terminal handed out to them
+    for that job before it (in the order of ops) gives them back once: they left at the hand-out."""
+    events: list[tuple[Order, Record]] = []
     for move in snap.moves.values():
         if not move.voided and move["reason"] == "usage" and move["job_id"] and move["technician_id"]:
-            pool[move["location_id"], move["job_id"], move["sku"]] += -qty(move["qty"])
+            events.append((move.key, move))
+    for usage in snap.part_usages.values():
+        if not usage.voided and moved_by_device(snap, usage) and not snap.moves[usage.id].voided:
+            events.append((_after(snap.moves[usage.id]), usage))
+    pool: dict[tuple[str, str, str, str], Decimal] = defaultdict(Decimal)
     found = []
-    for usage in sorted(snap.part_usages.values(), key=lambda record: record.key):
-        key = (usage["location_id"], usage["job_id"], usage["sku"])
-        if usage.voided or pool[key] <= 0 or not moved_by_device(snap, usage) or snap.moves[usage.id].voided:
-            continue
-        covered = min(pool[key], qty(usage["qty"]))
-        pool[key] -= covered
-        found.append(Fix(derived_id("hx", usage.id, qty_text(covered)), _after(snap.moves[usage.id]),
-                         usage["location_id"], usage["sku"], covered, "return", usage["job_id"], None,
-                         f"part_usage {usage.id}: handed out by the van's terminal for {usage['job_id']} already",
-                         usage["device_time"]))
+    for _order, record in sorted(events, key=lambda event: event[0]):
+        key = (record["location_id"], record["job_id"], record["sku"], record["technician_id"])
+        if record.id in snap.part_usages:
+            covered = min(pool[key], qty(record["qty"]))
+            if covered > 0:
+                pool[key] -= covered
+                found.append(Fix(derived_id("hx", record.id, qty_text(covered)), _order, record["location_id"],
+                                 record["sku"], covered, "return", record["job_id"], None,
+                                 f"part_usage {record.id}: the van's terminal handed these parts out to "
+                                 f"{record['technician_id']} for {record['job_id']} already", record["device_time"]))
+        else:
+            pool[key] += -qty(record["qty"])
     return found
 
 

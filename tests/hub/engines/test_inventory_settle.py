@@ -120,6 +120,20 @@ def test_parts_handed_out_for_a_job_and_then_used_on_it_leave_the_van_once(world
     assert back["qty"] == "1" and back["job_id"] == "job-1"
 
 
+def test_a_use_before_the_hand_out_is_another_part(world):
+    terminal = world.device("van", "van-7")
+    tablet = world.device("technician", "tech-1")
+    on_site(world, tablet)
+    visit.use_part(tablet, "job-1", "CAP-45", 1)  # 10:00, from the van's shelf
+    world.at(DAY.format("10:30"))
+    van_stock.hand_out(terminal, "CAP-45", 1, "tech-1", "job-1")  # a second one, for later
+    world.sync(tablet)
+    world.sync(terminal)
+    settled(world)
+    assert world.stock("van-7", "CAP-45")["on_hand"] == "0"
+    assert world.get("/stock/moves", location_id="van-7", reason="return") == []
+
+
 @pytest.mark.parametrize(("used_at", "counted", "left"), [
     ("10:15", "1", "1"),  # used before the count: the shelf showed it gone, it is not taken again
     ("10:45", "2", "1"),  # used after the count: it still comes off
