@@ -74,6 +74,21 @@ def test_a_kit_cancelled_at_the_office_while_the_van_received_it_is_counted_once
         assert "cancelled" in flag["why"]
 
 
+def test_a_kit_the_office_cancelled_before_it_left_but_the_van_received_leaves_the_warehouse_once(world):
+    world.post("/stock/receipts", {"location_id": "wh-1", "lines": [{"sku": "FLT-20", "qty": "5"}]})
+    kit = world.post("/parts_kits", {"from_location_id": "wh-1", "to_location_id": "van-7",
+                                     "lines": [{"sku": "FLT-20", "qty": "2"}]})["data"]  # prepared, never dispatched
+    terminal = world.device("van", "van-7")
+    world.at(DAY.format("10:00"))
+    world.post(f"/parts_kits/{kit['id']}/status", {"status": "cancelled"}, 200)
+    world.at(DAY.format("10:30"))
+    van_stock.receive_kit(terminal, [], kit["id"])  # the picker had put the box in the van anyway
+    world.sync(terminal)
+    settled(world)
+    assert (world.stock("wh-1", "FLT-20")["on_hand"], world.stock("van-7", "FLT-20")["on_hand"]) == ("3", "2")
+    assert not world.reconciliation("van-7", "FLT-20")["balanced"]
+
+
 def test_a_kit_received_on_two_terminals_of_one_van_adds_its_parts_once(world):
     kit = send_kit(world)
     first = world.device("van", "van-7", "terminal-front")
