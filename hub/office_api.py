@@ -211,7 +211,8 @@ RESOURCES = (
     Resource("stock_location", "stock_locations", MANAGE, fixed=frozenset({"kind"})),
     Resource("item", "items", MANAGE, create_item, create_body=NewItemSchema),
     Resource("checklist_template", "checklist_templates", MANAGE),
-    Resource("parts_kit", "parts_kits", MANAGE, fixed=frozenset({"from_location_id", "to_location_id"}),
+    Resource("parts_kit", "parts_kits", MANAGE, inventory_api.create_kit,
+             fixed=frozenset({"from_location_id", "to_location_id"}),
              check_edit=inventory_api.check_kit_edit, check_move=inventory_api.check_kit_move),
 )
 
