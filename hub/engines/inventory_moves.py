@@ -82,11 +82,13 @@ class Writer:
 
 def name_rows(snap: Snapshot, writer: Writer) -> None:
     """Name every stock row a device created (``<location>:<sku>``; SKUs hold no ':'), so the hub
-    links it to its van and the van's other devices receive it."""
+    links it to its van and the van's other devices receive it; and close a conflict of two equal
+    names older agents wrote, by writing the name again having seen both."""
     for row_id, row in sorted(snap.stock.items()):
         location, _, sku = row_id.rpartition(":")
         if location and sku and not (row.get("location_id") and row.get("sku")):
             writer.name_row(location, sku)
+    writer.changes.extend(("stock", row_id, SET, name, value) for row_id, name, value in snap.twin_names)
 
 
 def issue_id(part_usage_id: str) -> str:

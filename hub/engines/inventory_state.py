@@ -84,6 +84,9 @@ class Snapshot:
     exception_voids: dict[str, list[OpId]] = field(default_factory=dict)
     # The same for the hub's own voided stock movements (a settling movement may be wanted again).
     move_voids: dict[str, list[OpId]] = field(default_factory=dict)
+    # (row id, field, value): a stock row's name written by two devices at once, the same both times
+    # (agents before the hub named rows alone); open until the hub writes it having seen both.
+    twin_names: list[tuple[str, str, Any]] = field(default_factory=list)
     default_warehouse: str | None = None
 
     def warehouse(self) -> str | None:
@@ -152,6 +155,9 @@ def read(store: HubStore) -> Snapshot:
     )
     snap.exception_voids = {eid: _live_voids(store, "stock_exception", eid)
                             for eid, record in snap.exceptions.items() if record.voided}
+    snap.twin_names = sorted({(c["eid"], c["field"], c["value"]) for c in store.replica.conflicts("stock")
+                              if c["kind"] == "lww" and not c["resolved_by"] and c["field"] in ("location_id", "sku")
+                              and c["value"] == c["winner_value"]})
     snap.move_voids = {eid: _live_voids(store, "stock_move", eid)
                        for eid, record in snap.moves.items() if record.voided and record.node == snap.node}
     return snap

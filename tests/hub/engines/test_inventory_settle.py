@@ -9,6 +9,7 @@ import pytest
 
 from device_agent import van as van_stock
 from device_agent import visit
+from sync.ops import INCR, SET
 
 from .test_inventory_goods_issue import FIX
 from .test_inventory_ledger import world_fixture  # noqa: F401  (the world fixture)
@@ -189,3 +190,21 @@ def test_a_stock_row_two_devices_create_offline_holds_no_conflict(world):
     assert (row["location_id"], row["sku"], row["on_hand"]) == ("van-7", "FLT-20", 2)
     world.sync(tablet)  # named, the row reaches the van's other device
     assert tablet.replica.entity("stock", "van-7:FLT-20")["on_hand"] == 2
+
+
+def test_equal_names_two_older_agents_gave_a_stock_row_are_closed_by_the_hub(world):
+    terminal = world.device("van", "van-7")
+    tablet = world.device("technician", "tech-1")
+    for agent, delta in ((terminal, 2), (tablet, -1)):
+        # As agents did before the hub named rows alone: each names the row it creates, offline.
+        agent.write([("stock", "van-7:FLT-20", SET, "location_id", "van-7"),
+                     ("stock", "van-7:FLT-20", SET, "sku", "FLT-20"),
+                     ("stock", "van-7:FLT-20", INCR, "on_hand", delta)])
+    world.sync(terminal)
+    world.sync(tablet)
+    assert len(world.get("/conflicts", entity="stock")) == 2  # location_id and sku, each the same twice
+    settled(world)
+    closed = world.get("/conflicts", entity="stock")
+    assert len(closed) == 2 and all(c["resolved_by"].startswith(world.store.replica.node) for c in closed)
+    row = world.store.replica.entity("stock", "van-7:FLT-20")
+    assert (row["location_id"], row["sku"], row["on_hand"]) == ("van-7", "FLT-20", 1)
