@@ -19,7 +19,7 @@ import click
 
 from . import admin as admin_lib
 from . import auth, db
-from .config import HubConfig
+from .config import ConfigError, HubConfig
 from .db import describe
 from .errors import ApiError, body
 from .store import HubStore
@@ -62,6 +62,11 @@ class HubGroup(click.Group):
             return super().invoke(ctx)
         except ApiError as exc:
             raise Failed(exc, isinstance(ctx.obj, dict) and bool(ctx.obj.get("json"))) from None
+        except ConfigError as exc:
+            error = ApiError(400, "a hub setting is not valid", [(exc.variable, exc.reason)],
+                             hint=f"set {exc.variable} to a valid value (or unset it for the default) and run "
+                                  "the command again")
+            raise Failed(error, isinstance(ctx.obj, dict) and bool(ctx.obj.get("json"))) from None
 
 
 def json_flag(help: str = "print JSON") -> Callable[[Callable[..., Any]], Callable[..., Any]]:

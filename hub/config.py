@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from schema.contracts import CURRENCY_CODE
 from sync.hlc import DEFAULT_MAX_AHEAD_MS
 
 from .db import as_location, is_url
@@ -46,6 +48,10 @@ class HubConfig:
 
     def __post_init__(self) -> None:
         self.database = as_location(self.database)
+        if not isinstance(self.price_list_currency, str) or not re.match(CURRENCY_CODE, self.price_list_currency):
+            # A contract's currency is compared with it as written: "gbp" would refuse every contract.
+            raise ConfigError("price_list_currency", "must be an ISO 4217 code of three capital letters such as "
+                                                     f"GBP, got {self.price_list_currency!r}")
 
     @property
     def postgres(self) -> bool:
@@ -72,12 +78,24 @@ class HubConfig:
         return cls(**values)
 
 
+class ConfigError(ValueError):
+    """A setting the hub cannot run with, named with the environment variable that sets it."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.variable = f"FIELDSYNC_{name.upper()}"
+        self.reason = reason
+        super().__init__(f"{name} ({self.variable}) {reason}")
+
+
 def _parse(name: str, text: str) -> Any:
-    if name == "engines_interval_s":
-        return float(text)
-    if name in ("max_ahead_ms", "skew_flag_ms", "enrolment_ttl_s", "max_blob_bytes", "max_chunk_bytes",
-                "max_request_bytes"):
-        return int(text)
+    try:
+        if name == "engines_interval_s":
+            return float(text)
+        if name in ("max_ahead_ms", "skew_flag_ms", "enrolment_ttl_s", "max_blob_bytes", "max_chunk_bytes",
+                    "max_request_bytes"):
+            return int(text)
+    except ValueError:
+        raise ConfigError(name, f"must be a number, got {text!r}") from None
     if name == "zeroconf":
         return text.lower() in ("1", "true", "yes", "on")
     if name == "zeroconf_interfaces":

@@ -7,6 +7,8 @@ from .common import PRIORITIES, name, percent, price, ref, text, when
 from .machines import CONTRACT
 from .sla_defaults import TABLES
 
+CURRENCY_CODE = r"^[A-Z]{3}$"  # ISO 4217: three capital letters (GBP, EUR, JPY)
+
 CONTRACT_TYPES = ("fixed_fee", "time_material", "retainer", "milestone", "warranty")
 
 
@@ -101,7 +103,7 @@ class ContractSchema(EntitySchema):
     status = status(fields.String(), CONTRACT)
     sla_policy_id = lww(ref(allow_none=True))
     sla_overrides = lww(fields.Nested(SlaOverridesSchema, allow_none=True))
-    currency = lww(fields.String(validate=validate.Regexp(r"^[A-Z]{3}$"), load_default="GBP"))
+    currency = lww(fields.String(validate=validate.Regexp(CURRENCY_CODE), load_default="GBP"))
     rates = lww(fields.Nested(RatesSchema, allow_none=True))
     billing = lww(fields.Nested(BillingTermsSchema, allow_none=True))
     starts_at = lww(when(allow_none=True))

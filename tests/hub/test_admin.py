@@ -409,6 +409,22 @@ def test_a_mistyped_database_path_is_not_turned_into_an_empty_hub(tmp_path):
     assert not missing.exists()
 
 
+def test_a_setting_the_hub_cannot_run_with_is_named_with_what_to_do_not_a_traceback(tmp_path, monkeypatch):
+    database = tmp_path / "hub.db"
+    for variable, value, reason in (("FIELDSYNC_PRICE_LIST_CURRENCY", "gbp", "ISO 4217"),
+                                    ("FIELDSYNC_MAX_AHEAD_MS", "soon", "must be a number")):
+        with monkeypatch.context() as env:
+            env.setenv(variable, value)
+            text = CliRunner().invoke(main, ["--db", str(database), "admin", "devices"])
+            as_json = CliRunner().invoke(main, ["--db", str(database), "admin", "devices", "--json"])
+        assert text.exit_code == 1 and f"{variable}: " in text.output and reason in text.output
+        assert "next: set" in text.output
+        assert "Traceback" not in text.output
+        [error] = json.loads(as_json.output)["errors"]
+        assert error["field"] == variable and reason in error["reason"]
+    assert not database.exists()  # nothing was made of a hub that could not start
+
+
 @pytest.mark.postgresql_only
 def test_backup_and_restore_of_a_postgresql_hub_point_to_its_own_tools(backend, seeded, tmp_path):
     for args in (["backup", str(tmp_path / "hub.bak")], ["restore", str(tmp_path / "hub.bak"), "--force"]):
