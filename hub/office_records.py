@@ -19,6 +19,7 @@ from marshmallow import fields, missing
 from marshmallow.validate import OneOf
 
 from schema import SCHEMAS, EntitySchema, load
+from schema.resources import fraction_refused
 from sync.ops import ADD, MOVE, REMOVE, SET, unstorable
 from sync.registry import StateMachine
 
@@ -298,3 +299,13 @@ def select(store: HubStore, entity: str, filters: Mapping[str, Any], *, after: s
 
 def _matches(held: Any, wanted: Any) -> bool:
     return wanted in held if isinstance(held, list) else held == wanted
+
+
+def require_whole_pieces(store: HubStore, lines: Iterable[Mapping[str, Any]], field: str) -> None:
+    """Part lines (a kit's, a work order's estimate) of items counted each hold whole pieces; a 400
+    naming each line (``field.N.qty``) that does not."""
+    errors = [(f"{field}.{index}.qty", why) for index, line in enumerate(lines)
+              if (why := fraction_refused(store.replica.entity("item", line.get("sku") or ""), str(line.get("sku")),
+                                          line.get("qty")))]
+    if errors:
+        raise ApiError(400, "the request is not valid", errors, hint="give items counted each in whole pieces")

@@ -98,10 +98,17 @@ def create_work_order(store: HubStore, data: dict[str, Any], eid: str) -> tuple[
         if ticket is not None and "scope" not in data:
             data = {**data, "scope": ticket["description"] or ticket["title"]}
         record = office_records.validate("work_order", data)
+        office_records.require_whole_pieces(store, record.get("parts_estimate") or [], "parts_estimate")
         if ticket is not None and ticket["status"] in ("closed", "cancelled"):
             raise ApiError(409, f"ticket {ticket_id} is {ticket['status']}", [("ticket_id", "the ticket is final")],
                            hint="reopen work on a new ticket")
         return office_records.create(store, "work_order", eid, record), []
+
+
+def check_work_order_edit(store: HubStore, order_id: str, changes: dict[str, Any]) -> None:
+    """An estimate's parts counted each are whole pieces, as at creation."""
+    if changes.get("parts_estimate"):
+        office_records.require_whole_pieces(store, changes["parts_estimate"], "parts_estimate")
 
 
 class CommentSchema(Schema):

@@ -86,20 +86,11 @@ def _lines(store: HubStore, lines: list[dict[str, Any]]) -> list[tuple[str, Deci
     return [(line["sku"], line["qty"]) for line in lines]
 
 
-def require_whole_pieces(store: HubStore, lines: list[dict[str, Any]]) -> None:
-    """A kit's lines of items counted each are whole pieces; a 400 naming each line that is not."""
-    errors = [(f"lines.{index}.qty", why) for index, line in enumerate(lines)
-              if (why := fraction_refused(store.replica.entity("item", line.get("sku") or ""), line.get("sku"),
-                                          line.get("qty")))]
-    if errors:
-        raise ApiError(400, "the request is not valid", errors, hint="give items counted each in whole pieces")
-
-
 def create_kit(store: HubStore, data: dict[str, Any], eid: str) -> tuple[dict[str, Any], list[str]]:
     """A parts kit made through the generic route (POST /api/v1/parts_kits), prepared."""
     record = office_records.validate("parts_kit", data)
     with store.unit_of_work():
-        require_whole_pieces(store, record["lines"])
+        office_records.require_whole_pieces(store, record["lines"], "lines")
         return office_records.create(store, "parts_kit", eid, record), []
 
 
@@ -120,7 +111,7 @@ def check_kit_edit(store: HubStore, kit_id: str, changes: dict[str, Any]) -> Non
     if "lines" not in changes:
         return
     office_records.require(store, "parts_kit", kit_id)  # a 404 for an id that names no kit
-    require_whole_pieces(store, changes["lines"] or [])
+    office_records.require_whole_pieces(store, changes["lines"] or [], "lines")
     status = office_records.status_of(store, "parts_kit", kit_id)[0]
     if status != "prepared":
         raise ApiError(409, f"parts kit {kit_id} is {status}: its lines are fixed",

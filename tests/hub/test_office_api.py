@@ -464,3 +464,22 @@ def test_a_ticket_cannot_be_opened_in_the_future(client, seeded, office, clock):
     opened = client.post(API + "/tickets", json={"customer_id": "cust-1", "title": "Noise",
                                                  "opened_at": "2026-11-20T09:00:00Z"}, headers=office)
     assert opened.status_code == 201  # a call taken earlier, entered now
+
+
+def test_a_work_order_estimating_half_a_part_counted_each_is_refused_naming_the_line(client, seeded, office):
+    """An estimate reserves stock: half a capacitor would reserve what no shelf holds. Cable in
+    metres keeps its fractions."""
+    created(client, "/items", {"sku": "CABLE-2.5", "name": "Cable 2.5mm", "unit": "m", "unit_cost": "0.40",
+                                "unit_price": "1.20"}, office)
+    half = {"ticket_id": "tkt-1", "parts_estimate": [{"sku": "CABLE-2.5", "qty": "1.5"},
+                                                      {"sku": "CAP-45", "qty": "0.5"}]}
+    reply = client.post(f"{API}/work_orders", json=half, headers=office)
+    assert reply.status_code == 400
+    assert [e["field"] for e in reply.json["errors"]] == ["parts_estimate.1.qty"]
+    assert "whole" in reply.json["errors"][0]["reason"]
+    order = created(client, "/work_orders", {**half, "parts_estimate": half["parts_estimate"][:1]}, office)
+    reply = client.patch(f"{API}/work_orders/{order['id']}", json={"parts_estimate": half["parts_estimate"]},
+                         headers=office)
+    assert reply.status_code == 400 and reply.json["errors"][0]["field"] == "parts_estimate.1.qty"
+    kept = client.get(f"{API}/work_orders/{order['id']}", headers=office).json["data"]["parts_estimate"]
+    assert kept == [{"sku": "CABLE-2.5", "qty": "1.5"}]  # nothing already stored was harmed
