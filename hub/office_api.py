@@ -116,6 +116,10 @@ def check_contract_edit(store: HubStore, eid: str, changes: dict[str, Any]) -> N
         _contract_currency(store, contract)
     if "value" in changes:
         _milestones_within_value(store, contract, {}, "value")
+    if changes.get("type", "milestone") != "milestone" and store.links.sources("milestone", "contract_id", [eid]):
+        raise ApiError(409, f"contract {eid} has milestones: it stays a milestone contract",
+                       [("type", "its milestones would never be invoiced")],
+                       hint="make a new contract of the other type for the work that follows")
 
 
 def create_contract(store: HubStore, data: dict[str, Any], eid: str) -> tuple[dict[str, Any], list[str]]:
@@ -144,6 +148,11 @@ def create_milestone(store: HubStore, data: dict[str, Any], eid: str) -> tuple[d
     with store.unit_of_work():
         office_records.check_references(store, {"contract_id": record["contract_id"]})
         contract = office_records.require(store, "contract", record["contract_id"])
+        if contract.get("type") != "milestone":
+            # Only a milestone contract bills by milestone: on another it would never be invoiced.
+            raise ApiError(409, f"contract {contract['id']} bills {contract.get('type')}, not by milestone",
+                           [("contract_id", "milestones belong to a milestone contract")],
+                           hint="add the milestone to the project's milestone contract")
         _milestones_within_value(store, contract, {eid: record["amount"]}, "amount")
         return office_records.create(store, "milestone", eid, record), []
 

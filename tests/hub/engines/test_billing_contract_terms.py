@@ -74,6 +74,21 @@ def test_milestones_of_a_contract_without_a_value_are_not_limited(store, client,
     assert refused.status_code == 400 and refused.json["errors"][0]["field"] == "value"
 
 
+def test_a_milestone_belongs_to_a_milestone_contract_which_keeps_its_type_while_it_has_them(store, client, office):
+    """Only a milestone contract bills by milestone: a stage added to another, or left behind by a
+    change of type, would never be invoiced."""
+    store.write([("customer", "cust-1", SET, "name", "Harbour Hotel")])
+    care = new_contract(client, office, type="time_material", rates={"labour_rate": "85.00"})
+    refused = add_milestone(client, office, care["id"], 1, "500.00")
+    assert refused.status_code == 409 and refused.json["errors"][0]["field"] == "contract_id"
+    assert milestone_ids(client, office, care["id"]) == []
+    project = new_contract(client, office, value="10000.00")
+    assert add_milestone(client, office, project["id"], 1, "5000.00").status_code == 201
+    changed = client.patch(f"{API}/contracts/{project['id']}", json={"type": "fixed_fee"}, headers=office)
+    assert changed.status_code == 409 and changed.json["errors"][0]["field"] == "type"
+    assert client.get(f"{API}/contracts/{project['id']}", headers=office).json["data"]["type"] == "milestone"
+
+
 # -- a contract's currency and its price list's -----------------------------------------------------------
 
 T_AND_M = {"customer_id": "cust-1", "title": "Plant care", "type": "time_material", "rates": {"labour_rate": "85.00"}}
