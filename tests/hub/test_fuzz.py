@@ -84,17 +84,20 @@ def audience(operation: Any) -> str:
 
 # -- the world the requests land in ------------------------------------------------------------------
 def seed_more(client, office: dict[str, str]) -> dict[str, str]:
-    """Beside the seeded job: a warehouse, an SLA policy, a contract with a milestone, a contact,
+    """Beside the seeded job: a warehouse, an SLA policy, a project with a milestone, a contract, a contact,
     a checklist template and a kit — so every collection has one record to find. Returns the ids
     by collection (path segment)."""
     targets = {name: {"response_min": 60, "resolution_min": 480} for name in ("Low", "Medium", "High", "Critical")}
     bodies = [
         ("stock_locations", {"kind": "warehouse", "name": "Central store"}),
         ("sla_policies", {"name": "Gold", "targets": targets}),
-        ("contracts", lambda ids: {"customer_id": "cust-1", "title": "Time and material", "type": "time_material",
-                                   "sla_policy_id": ids["sla_policies"], "rates": {"labour_rate": "60.00"}}),
+        # A project billed by milestone holds the milestone; the contract found under "contracts"
+        # after is the time and material one.
+        ("contracts", {"customer_id": "cust-1", "title": "Plant room refit", "type": "milestone"}),
         ("milestones", lambda ids: {"contract_id": ids["contracts"], "title": "Stage 1", "amount": "100.00",
                                     "sequence": 1}),
+        ("contracts", lambda ids: {"customer_id": "cust-1", "title": "Time and material", "type": "time_material",
+                                   "sla_policy_id": ids["sla_policies"], "rates": {"labour_rate": "60.00"}}),
         ("contacts", {"customer_id": "cust-1", "name": "J. Smith"}),
         ("checklist_templates", {"name": "Annual service", "steps": [{"step_id": "isolate", "text": "Isolate"}]}),
         ("parts_kits", lambda ids: {"from_location_id": ids["stock_locations"], "to_location_id": "van-7",
