@@ -91,10 +91,10 @@ def seed_more(client, office: dict[str, str]) -> dict[str, str]:
     bodies = [
         ("stock_locations", {"kind": "warehouse", "name": "Central store"}),
         ("sla_policies", {"name": "Gold", "targets": targets}),
-        # A project billed by milestone holds the milestone; the contract found under "contracts"
-        # after is the time and material one.
-        ("contracts", {"customer_id": "cust-1", "title": "Plant room refit", "type": "milestone"}),
-        ("milestones", lambda ids: {"contract_id": ids["contracts"], "title": "Stage 1", "amount": "100.00",
+        # A project billed by milestone holds the milestones (its id under "projects"); the one
+        # under "contracts" is the time and material contract.
+        ("projects", {"customer_id": "cust-1", "title": "Plant room refit", "type": "milestone"}),
+        ("milestones", lambda ids: {"contract_id": ids["projects"], "title": "Stage 1", "amount": "100.00",
                                     "sequence": 1}),
         ("contracts", lambda ids: {"customer_id": "cust-1", "title": "Time and material", "type": "time_material",
                                    "sla_policy_id": ids["sla_policies"], "rates": {"labour_rate": "60.00"}}),
@@ -105,7 +105,8 @@ def seed_more(client, office: dict[str, str]) -> dict[str, str]:
     ]
     ids: dict[str, str] = {}
     for collection, body in bodies:
-        reply = client.post(f"/api/v1/{collection}", json=body(ids) if callable(body) else body, headers=office)
+        path = "contracts" if collection == "projects" else collection
+        reply = client.post(f"/api/v1/{path}", json=body(ids) if callable(body) else body, headers=office)
         assert reply.status_code == 201, reply.get_json()
         ids[collection] = reply.get_json()["data"]["id"]
     return ids

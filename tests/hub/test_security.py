@@ -258,7 +258,7 @@ def create_bodies(ids: dict[str, str]) -> dict[str, dict]:
         "assets": {"customer_id": "cust-1", "site_id": "site-1", "product": "Oven", "serial": "OV-1"},
         "sla_policies": {"name": "Gold", "targets": targets},
         "contracts": {"customer_id": "cust-1", "title": "T&M", "type": "time_material"},
-        "milestones": {"contract_id": ids["contracts"], "title": "Stage 2", "amount": "10.00", "sequence": 2},
+        "milestones": {"contract_id": ids["projects"], "title": "Stage 2", "amount": "10.00", "sequence": 2},
         "tickets": {"customer_id": "cust-1", "title": "Leak"},
         "work_orders": {"ticket_id": "tkt-1", "scope": "Fix the leak"},
         "jobs": {"work_order_id": "wo-1", "technician_id": "tech-1"},
