@@ -188,3 +188,31 @@ def test_the_two_visits_in_the_order_they_happened_resolve_the_ticket_at_the_las
 @given(order=st.permutations(range(6)), cuts=st.sets(st.integers(1, 5), max_size=3), run_between=st.booleans())
 def test_arrival_order_batches_and_engine_rounds_do_not_change_the_outcome(order, cuts, run_between):
     assert outcome(order, cuts, run_between) == EXPECTED
+
+
+def work_order(client, office, eid="wo-1"):
+    return client.get(f"{API}/work_orders/{eid}", headers=office).json["data"]
+
+
+def test_a_work_order_is_completed_once_all_its_jobs_are_done_and_not_before(seeded, client, office):
+    """Seed 002: "Work Order Closed — Status changes to Completed". Two jobs: the first completed
+    leaves the order released; the second cancelled completes it (one job did the work)."""
+    tablet = Tablet(client, seeded)
+    assert client.post(f"{API}/work_orders/wo-1/status", json={"status": "released"},
+                       headers=office).status_code == 200
+    second_job(seeded)
+    tablet.push(tablet.visit("job-1"))
+    engines(client, office)
+    assert work_order(client, office)["status"] == "released"
+    assert client.post(f"{API}/jobs/job-2/status", json={"status": "cancelled"}, headers=office).status_code == 200
+    engines(client, office)
+    assert work_order(client, office)["status"] == "completed"
+    assert set(engines(client, office).values()) == {0}  # a second run writes nothing
+
+
+def test_a_work_order_whose_only_job_was_cancelled_is_left_to_the_dispatcher(seeded, client, office):
+    assert client.post(f"{API}/work_orders/wo-1/status", json={"status": "released"},
+                       headers=office).status_code == 200
+    assert client.post(f"{API}/jobs/job-1/status", json={"status": "cancelled"}, headers=office).status_code == 200
+    engines(client, office)
+    assert work_order(client, office)["status"] == "released"  # no work done: to dispatch again, or cancel
