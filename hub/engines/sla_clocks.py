@@ -145,10 +145,12 @@ def _check_ins(store: HubStore, job_ids: list[str], offsets: DeviceOffsets) -> l
 
 def work_of(store: HubStore, ticket_id: str) -> Work:
     """The ticket's jobs, their acceptances and completions, and when its work was all done."""
-    jobs, accepted, completed, last_done = [], [], [], []
+    jobs, accepted, completed, last_done, dispatched = [], [], [], [], set()
     for job_id in sorted(store.links.sources("job", "ticket_id", [ticket_id])):
         job_steps, _, job_state = status_steps(store, "job", job_id)
-        technician = store.replica.entity("job", job_id).get("technician_id")
+        job = store.replica.entity("job", job_id)
+        technician = job.get("technician_id")
+        dispatched.add(job.get("work_order_id"))
         jobs.append(Job(job_id, technician if isinstance(technician, str) else None, job_state))
         accepted += [to_datetime(s.hlc) for s in job_steps
                      if s.target == "accepted" or (s.source == "scheduled" and s.target == "en_route")]
@@ -156,7 +158,6 @@ def work_of(store: HubStore, ticket_id: str) -> Work:
         completed += done
         if job_state == "completed" and done:
             last_done.append(done[-1])
-    dispatched = {store.replica.entity("job", job.id).get("work_order_id") for job in jobs}
     waiting = any(eid not in dispatched and status_steps(store, "work_order", eid)[2] not in FINAL
                   for eid in store.links.sources("work_order", "ticket_id", [ticket_id]))
     all_done = bool(last_done) and not waiting and all(job.status in FINAL for job in jobs)
@@ -170,8 +171,8 @@ def gather(store: HubStore, ticket: dict, offsets: DeviceOffsets, portal_users: 
     the ticket is resolved later (the field service flow's rule)."""
     ticket_id = ticket["id"]
     steps, held, state = status_steps(store, "ticket", ticket_id)
-    job_ids = sorted(store.links.sources("job", "ticket_id", [ticket_id]))
     work = work_of(store, ticket_id)
+    job_ids = [job.id for job in work.jobs]
     resolved_now = state in RESOLVED or (state == "on_hold" and held in RESOLVED)
     into_resolved = [to_datetime(s.hlc) for s in steps if s.target == "resolved"]
     if resolution_stops_at == "job_completed":
